@@ -1,0 +1,82 @@
+"""params.yaml schema: one section per stage, validated before any work.
+
+Every section is a config model of the library; this module composes them, checks the rules that span
+sections, and turns validation errors into one message per bad key, naming the key and what it allows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError, model_validator
+
+from umtfss.clustering.config import AssignConfig, ClusterConfig
+from umtfss.config import Config
+from umtfss.data.config import PrepareConfig
+from umtfss.evaluation.config import EvaluateConfig
+from umtfss.features.config import ExtractConfig
+from umtfss.model.config import ModelConfig
+from umtfss.tasks.config import EpisodesConfig
+from umtfss.training.config import FinetuneConfig, TrainConfig
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or invalid; the message names every bad key."""
+
+
+class Params(Config):
+    prepare: PrepareConfig = PrepareConfig()
+    extract: ExtractConfig = ExtractConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    assign: AssignConfig = AssignConfig()
+    episodes: EpisodesConfig = EpisodesConfig()
+    model: ModelConfig = ModelConfig()
+    pretrain: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+
+    @model_validator(mode="after")
+    def _check_across_sections(self) -> "Params":
+        unknown = sorted(set(self.finetune.fractions) - set(self.prepare.fractions.percents))
+        if unknown:
+            raise ValueError(
+                f"finetune.fractions {unknown} are not prepared; allowed: prepare.fractions.percents "
+                f"= {self.prepare.fractions.percents}"
+            )
+        return self
+
+
+def _format_error(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "<top level>"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message} (got {error.get('input')!r})"
+
+
+def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    """Validate an already-parsed params mapping."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_format_error(e)}" for e in exc.errors())
+        raise ParamsError(f"{source} is invalid:\n{lines}") from None
+
+
+def load_params(path: str | os.PathLike[str] | None = None) -> Params:
+    """Read and validate params.yaml (or ``$UMTFSS_PARAMS``, or ``path``)."""
+    path = Path(path or os.environ.get("UMTFSS_PARAMS", DEFAULT_PARAMS))
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found (run from the project root, or pass --params)") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must be a mapping of stage sections, got {type(raw).__name__}")
+    return parse_params(raw, source=str(path))

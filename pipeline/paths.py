@@ -1,0 +1,62 @@
+"""Where every artifact of the pipeline lives: the one place dvc.yaml's paths are spelled in Python.
+
+Paths are relative to the project root (where dvc.yaml is); stages run there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+ARTIFACTS = Path("artifacts")
+MODELS = Path("models")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+CHECKPOINTS = Path("checkpoints")  # resumable training state: not a DVC output, so a kill keeps it
+
+# prepare
+DATASET = DATA / "dataset"  # the generated embedded benchmark, or a descriptor of an external dataset
+MANIFEST = DATA / "manifest.parquet"
+FRACTIONS = DATA / "fractions"  # train_<percent>.txt + manifest.json
+
+# extract -> cluster -> assign -> episodes
+FEATURES = ARTIFACTS / "features.zarr"
+CENTROIDS = ARTIFACTS / "centroids.npy"
+LABELS = ARTIFACTS / "labels.zarr"
+REGIONS = ARTIFACTS / "regions.parquet"
+CANDIDATES = ARTIFACTS / "candidates.parquet"
+CLUSTER_METRICS = METRICS / "cluster.json"
+ASSIGN_METRICS = METRICS / "assign.json"
+EPISODES_METRICS = METRICS / "episodes.json"
+CLUSTERS_PLOT = PLOTS / "clusters.png"
+
+# pretrain -> evaluate
+PRETRAINED = MODELS / "pretrain.pt"
+PRETRAIN_LIVE = Path("dvclive") / "pretrain"
+PRETRAIN_CHECKPOINTS = CHECKPOINTS / "pretrain"
+EVALUATE_METRICS = METRICS / "evaluate.json"
+EVALUATE_PLOT = PLOTS / "evaluate_overlays.png"
+
+# finetune -> summarize
+FINETUNE_MODELS = MODELS / "finetune"
+FINETUNE_METRICS = METRICS / "finetune"
+FINETUNE_CHECKPOINTS = CHECKPOINTS / "finetune"
+SUMMARY_METRICS = METRICS / "summary.json"
+SUMMARY_TABLE = METRICS / "summary.md"
+FRACTION_PLOT = PLOTS / "fraction_miou.csv"
+
+
+def fraction_list(percent: int) -> Path:
+    return FRACTIONS / f"train_{percent}.txt"
+
+
+def finetune_name(fold: int, fraction: int, init: str) -> str:
+    return f"fold{fold}-{fraction}pct-{init}"
+
+
+def finetuned_model(fold: int, fraction: int, init: str) -> Path:
+    return FINETUNE_MODELS / f"{finetune_name(fold, fraction, init)}.pt"
+
+
+def finetune_metrics(fold: int, fraction: int, init: str) -> Path:
+    return FINETUNE_METRICS / f"{finetune_name(fold, fraction, init)}.json"

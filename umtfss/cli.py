@@ -1,0 +1,77 @@
+"""The ``umtfss`` command: one subcommand per pipeline stage, plus ``predict``.
+
+Stage subcommands run the project's own stage module (``stages/<name>.py`` of the project folder, the one
+``dvc repro`` runs) with the same params file, so a stage run by hand and by DVC is the same code path. The
+library never imports the project's modules: they are run as scripts, by name, from the project folder.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Few-shot semantic segmentation meta-trained on unlabeled images (UMTFSS).\n\n"
+    "Run a whole pipeline with `dvc repro`; run one stage by hand with `umtfss <stage>` from the project folder.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ParamsOption = Annotated[Path, typer.Option("--params", help="params file of the project", show_default=True)]
+ProjectOption = Annotated[
+    Path, typer.Option("--project", help="project folder (holds dvc.yaml, params.yaml, stages/)")
+]
+
+
+def _run_stage(name: str, project: Path, params: Path, argv: list[str] | None = None) -> None:
+    project = project.resolve()
+    module = project / "stages" / f"{name}.py"
+    if not module.is_file():
+        raise typer.BadParameter(f"{module} not found: run from a umtfss project folder or pass --project")
+    os.chdir(project)
+    os.environ["UMTFSS_PARAMS"] = str(params)
+    sys.path.insert(0, str(project))
+    sys.argv = [str(module), *(argv or [])]
+    runpy.run_module(f"stages.{name}", run_name="__main__")
+
+
+def _stage_command(name: str, summary: str) -> None:
+    def command(params: ParamsOption = Path("params.yaml"), project: ProjectOption = Path(".")) -> None:
+        _run_stage(name, project, params)
+
+    command.__doc__ = summary
+    app.command(name)(command)
+
+
+for _name, _summary in (
+    ("prepare", "Write the image manifest and labeled fractions (and generate the embedded benchmark)."),
+    ("extract", "Extract dense, L2-normalised self-supervised features into a sharded Zarr store."),
+    ("cluster", "Fit k-means (cuML on a GPU, CPU otherwise) on a random subset of images' features."),
+    ("assign", "Assign every valid pixel to its nearest centroid with Dask: the pseudo-label store."),
+    ("episodes", "Build the region table and support candidates (Parquet) that pseudo episodes come from."),
+    ("pretrain", "Meta-train the few-shot model on pseudo episodes (resumes after a kill)."),
+    ("evaluate", "Score the pretrained model, the untrained model and a training-free baseline episodically."),
+    ("summarize", "Tabulate and plot mIoU against the labeled fraction, with and without pretraining."),
+):
+    _stage_command(_name, _summary)
+
+
+@app.command("finetune")
+def finetune(
+    fold: Annotated[int, typer.Option(help="held-out fold (0..3)")],
+    fraction: Annotated[int, typer.Option(help="labeled fraction, percent")],
+    init: Annotated[str, typer.Option(help="pretrained | scratch")] = "pretrained",
+    params: ParamsOption = Path("params.yaml"),
+    project: ProjectOption = Path("."),
+) -> None:
+    """Finetune on one labeled fraction of one fold's base classes, then evaluate on its novel classes."""
+    _run_stage("finetune", project, params, ["--fold", str(fold), "--fraction", str(fraction), "--init", init])
+
+
+if __name__ == "__main__":
+    app()

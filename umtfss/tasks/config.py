@@ -1,0 +1,18 @@
+"""Config of the `episodes` stage: region filters and support-candidate selection."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from umtfss.config import Config
+
+
+class EpisodesConfig(Config):
+    min_area: int = Field(2 * 32 * 32, ge=0, description="drop regions smaller than this, in original-image pixels")
+    max_extent: float = Field(
+        0.95, gt=0, le=1, description="drop regions spanning at least this fraction of the width or height"
+    )
+    top_fraction: float = Field(0.5, gt=0, le=1, description="keep this most-similar share of same-cluster regions")
+    max_candidates: int = Field(200, ge=1, description="cap on support candidates per region")
+    plot_clusters: int = Field(6, ge=1, description="clusters shown in plots/clusters.png")
+    seed: int = 0
