@@ -1,0 +1,1 @@
+"""k-means engines behind one function, nearest-centroid assignment with Dask, and cluster quality."""

@@ -1,0 +1,1 @@
+"""Episodic evaluation: mIoU / FB-IoU, the protocol, a training-free baseline, overlays and summaries."""

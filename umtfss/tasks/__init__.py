@@ -1,0 +1,1 @@
+"""Pseudo tasks: cluster regions per image and their support candidates, as Parquet tables."""

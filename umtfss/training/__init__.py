@@ -1,0 +1,1 @@
+"""Episodic training shared by pretraining and finetuning: optimisers, checkpoints, resume, DDP."""
