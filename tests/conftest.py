@@ -78,23 +78,27 @@ class Project:
         return f"Running stage '{stage}'" in result.stdout
 
 
+def create_project(root: Path, update: dict[str, Any] | None = None) -> Project:
+    """Copy the project into ``root`` (a new git repository) with tiny params and ``update`` applied."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel in PROJECT_FILES:
+        if (PROJECT_ROOT / rel).exists():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_ROOT / rel, root / rel)
+    for rel in PROJECT_DIRS:
+        shutil.copytree(PROJECT_ROOT / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    project = Project(root)
+    project.run("git", "init", "-q", "-b", "main")
+    project.set_params(deep_update(TINY_PARAMS, update or {}))
+    project.commit("init")
+    return project
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Project]:
     """Factory: ``make_project(params_update)`` -> a committed temp project with tiny params applied."""
 
     def factory(update: dict[str, Any] | None = None, name: str = "project") -> Project:
-        root = tmp_path / name
-        root.mkdir()
-        for rel in PROJECT_FILES:
-            if (PROJECT_ROOT / rel).exists():
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(PROJECT_ROOT / rel, root / rel)
-        for rel in PROJECT_DIRS:
-            shutil.copytree(PROJECT_ROOT / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
-        project = Project(root)
-        project.run("git", "init", "-q")
-        project.set_params(deep_update(TINY_PARAMS, update or {}))
-        project.commit("init")
-        return project
+        return create_project(tmp_path / name, update)
 
     return factory

@@ -1,0 +1,94 @@
+"""The whole DAG through the real `dvc` CLI on a tiny embedded benchmark: reproduction, skipping,
+experiments and their comparison, plots, and sharing artifacts through a remote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, create_project
+
+pytestmark = pytest.mark.slow
+
+FINETUNE_ITEMS = [f"fold0-{p}pct-{init}" for p in (20, 100) for init in ("pretrained", "scratch")]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    project = create_project(tmp_path_factory.mktemp("e2e") / "project")
+    project.dvc("repro")
+    project.commit("pipeline built")
+    return project
+
+
+def test_repro_builds_every_artifact(built: Project) -> None:
+    root = built.root
+    for rel in ("data/manifest.parquet", "data/fractions/train_20.txt", "artifacts/features.zarr",
+                "artifacts/centroids.npy", "artifacts/labels.zarr", "artifacts/regions.parquet",
+                "artifacts/candidates.parquet", "models/pretrain.pt", "metrics/evaluate.json",
+                "metrics/summary.json", "metrics/summary.md", "plots/fraction_miou.csv"):
+        assert (root / rel).exists(), rel
+    for item in FINETUNE_ITEMS:
+        assert (root / "models/finetune" / f"{item}.pt").exists()
+        assert (root / "metrics/finetune" / f"{item}.json").exists()
+    evaluate = json.loads((root / "metrics/evaluate.json").read_text())
+    assert set(evaluate["fold0"]["1shot"]) >= {"pretrained", "untrained", "baseline"}
+    # Sharded stores: a handful of files, not one per chunk.
+    n_images = len((root / "data/fractions/train_100.txt").read_text().split())
+    for store in ("artifacts/features.zarr", "artifacts/labels.zarr"):
+        files = [p for p in (root / store).rglob("*") if p.is_file()]
+        assert len(files) < n_images, f"{store} has {len(files)} files for {n_images} images"
+    # Nothing half-written left next to the artifacts.
+    assert not list(root.rglob(".*.partial"))
+
+
+def test_second_repro_has_nothing_to_do(built: Project) -> None:
+    result = built.dvc("repro")
+    assert "Running stage" not in result.stdout
+    assert "up to date" in built.dvc("status").stdout
+
+
+def test_param_change_reruns_exactly_the_affected_stages(built: Project) -> None:
+    params = built.params()
+    built.set_params({"cluster": {"n_clusters": params["cluster"]["n_clusters"] + 1}})
+    try:
+        dry = built.dvc("repro", "--dry").stdout
+        for stage in ("cluster", "assign", "episodes", "pretrain", "evaluate", "summarize"):
+            assert f"Running stage '{stage}'" in dry, stage
+        for stage in ("prepare", "extract"):
+            assert f"Running stage '{stage}'" not in dry
+    finally:
+        built.run("git", "checkout", "params.yaml")
+
+
+def test_plots_render(built: Project, tmp_path: Path) -> None:
+    built.dvc("plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert "fraction_miou" in html and "loss" in html
+
+
+def test_remote_round_trip_leaves_nothing_to_reproduce(built: Project, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    built.dvc("remote", "add", "-d", "shared", str(remote))
+    built.commit("remote")
+    built.dvc("push")
+    clone = Project(tmp_path / "clone")
+    subprocess.run(["git", "clone", "-q", str(built.root), str(clone.root)], check=True)
+    assert not (clone.root / "models/pretrain.pt").exists()
+    clone.dvc("pull")
+    assert (clone.root / "models/pretrain.pt").read_bytes() == (built.root / "models/pretrain.pt").read_bytes()
+    assert "up to date" in clone.dvc("status").stdout
+    assert "Running stage" not in clone.dvc("repro").stdout
+
+
+def test_experiment_compares_attention_variants(built: Project) -> None:
+    built.dvc("exp", "run", "-S", "model.cross_attention=vanilla", "-n", "vanilla")
+    shown = json.loads(built.dvc("exp", "show", "--json").stdout)
+    assert "vanilla" in json.dumps(shown)
+    params_diff = built.dvc("params", "diff", "HEAD").stdout
+    assert "model.cross_attention" in params_diff and "vanilla" in params_diff
+    metrics_diff = json.loads(built.dvc("metrics", "diff", "HEAD", "--json").stdout)
+    assert any("evaluate.json" in path for path in metrics_diff), metrics_diff
