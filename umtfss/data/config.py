@@ -12,7 +12,7 @@ from umtfss.config import Config
 class EmbeddedConfig(Config):
     """The synthetic PASCAL-5i-shaped benchmark that `prepare` generates from a seed."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     n_train: int = Field(600, ge=8)
     n_val: int = Field(300, ge=8)
     n_classes: int = Field(20, ge=20, description="object classes (materials); a multiple of 4 folds")
@@ -30,7 +30,17 @@ class EmbeddedConfig(Config):
         return self
 
 
+class PascalConfig(Config):
+    """Image lists of PASCAL-5i, relative to the VOC2012 root; null = the standard lists shipped in umtfss."""
+
+    train_list: str | None = Field(
+        None, description="lines `JPEGImages/<id>.jpg SegmentationClassAug/<id>.png`")
+    val_list: str | None = None
+
+
 class CocoConfig(Config):
+    """COCO-20i: which class split, and where the images and instance annotations are under the root."""
+
     split: Literal["interleaved", "contiguous"] = "interleaved"
     train_images: str = "train2014"
     val_images: str = "val2014"
@@ -58,6 +68,7 @@ class PrepareConfig(Config):
         None, description="source root of pascal5i / coco20i / folder; unused by `embedded` (generated in place)"
     )
     embedded: EmbeddedConfig = EmbeddedConfig()
+    pascal5i: PascalConfig = PascalConfig()
     coco20i: CocoConfig = CocoConfig()
     fractions: FractionsConfig = FractionsConfig()
 

@@ -1,0 +1,63 @@
+"""Preparing the configured dataset: generate or scan it, and describe it in ``dataset.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from umtfss.data.coco import prepare_coco20i
+from umtfss.data.config import PrepareConfig
+from umtfss.data.embedded import generate
+from umtfss.data.folder import prepare_folder
+from umtfss.data.manifest import DatasetInfo
+from umtfss.data.pascal import prepare_pascal5i
+from umtfss.errors import InputError
+from umtfss.io import atomic_output
+
+DESCRIPTOR = "dataset.json"
+
+
+def images_sha256(frame: pd.DataFrame) -> str:
+    """Hash of the image list (ids, paths, masks, splits): tells two preparations of a dataset apart."""
+    digest = hashlib.sha256()
+    for row in frame[["image_id", "image_path", "mask_path", "split"]].itertuples(index=False):
+        digest.update("\t".join("" if pd.isna(value) else str(value) for value in row).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, DatasetInfo]:
+    """Generate (embedded) or scan (pascal5i, coco20i, folder) the dataset of ``cfg`` into ``out_dir``.
+
+    ``out_dir`` receives ``dataset.json`` plus whatever files the dataset needs there (the embedded images
+    and masks, COCO's rendered masks), atomically. Returns the manifest rows and the dataset info; the paths
+    in the rows are relative to the working directory (the project root) or absolute.
+    """
+    out_dir = Path(out_dir)
+    root = Path(cfg.root).expanduser() if cfg.root else None
+    with atomic_output(out_dir) as tmp:
+        tmp.mkdir()
+        if cfg.dataset == "embedded":
+            frame, info, extra = generate(cfg.embedded, tmp, out_dir)
+        elif cfg.dataset == "pascal5i":
+            frame, info, extra = prepare_pascal5i(root, cfg.pascal5i)
+        elif cfg.dataset == "coco20i":
+            frame, info, extra = prepare_coco20i(root, cfg.coco20i, tmp, out_dir)
+        else:
+            frame, info, extra = prepare_folder(root)
+        if frame.empty:
+            raise InputError(f"dataset {cfg.dataset} at {root} lists no images")
+        repeated = frame.loc[frame["image_id"].duplicated(), "image_id"].head(5).tolist()
+        if repeated:
+            raise InputError(f"dataset {cfg.dataset} at {root} lists image ids more than once: {repeated}")
+        descriptor = {
+            "name": info.name, "source": None if root is None else str(root),
+            "class_names": info.class_names, "folds": info.folds,
+            "images": {split: int(n) for split, n in frame["split"].value_counts().sort_index().items()},
+            "images_sha256": images_sha256(frame), **extra,
+        }
+        (tmp / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
+    return frame, info
