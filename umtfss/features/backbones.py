@@ -1,0 +1,113 @@
+"""torchvision ResNets with their weights from a checkpoint path, and a trunk that returns named layers.
+
+Checkpoints accepted: a torchvision state dict, or a MoCo-v2 ``.pth.tar`` (``state_dict`` with
+``module.encoder_q.*`` keys; the projection head is dropped). ``weights: null`` gives a seeded random init,
+the honest choice where no pretrained weights can be had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from umtfss.errors import CheckpointError
+from umtfss.features.config import BackboneConfig, LayerName
+from umtfss.vision import models
+
+LAYERS: tuple[LayerName, ...] = ("layer1", "layer2", "layer3", "layer4")
+_CHANNELS = {
+    "resnet18": {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
+    "resnet50": {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048},
+}
+_MOCO_PREFIX = "module.encoder_q."
+
+
+def layer_channels(arch: str, layer: LayerName) -> int:
+    return _CHANNELS[arch][layer]
+
+
+def layer_stride(layer: LayerName, *, dilated: bool) -> int:
+    """Input pixels per output cell of ``layer``."""
+    stride = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}[layer]
+    return min(stride, 8) if dilated else stride
+
+
+def _dilate(layer: nn.Sequential, dilation: int) -> None:
+    """Turn a stride-2 ResNet stage into a stride-1 stage with dilated 3x3 convolutions.
+
+    torchvision's ``replace_stride_with_dilation`` refuses BasicBlock (ResNet-18), so both block types are
+    patched after construction, the way dilated FSS backbones (PFENet, HSNet) do it.
+    """
+    for module in layer.modules():
+        if isinstance(module, nn.Conv2d):
+            if module.kernel_size == (3, 3):
+                module.dilation, module.padding = (dilation, dilation), (dilation, dilation)
+            if module.stride == (2, 2):
+                module.stride = (1, 1)
+
+
+def _read_state_dict(cfg: BackboneConfig) -> dict[str, torch.Tensor]:
+    path = Path(cfg.weights or "")
+    if not path.is_file():
+        raise CheckpointError(f"backbone weights {path} not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise CheckpointError(f"backbone weights {path} cannot be read as a torch checkpoint: {exc}") from None
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise CheckpointError(f"backbone weights {path} hold no state dict")
+    is_moco = any(key.startswith(_MOCO_PREFIX) for key in state)
+    if cfg.weights_format == "moco" and not is_moco:
+        raise CheckpointError(f"{path} is not a MoCo checkpoint: no '{_MOCO_PREFIX}*' keys")
+    if cfg.weights_format == "torchvision" and is_moco:
+        raise CheckpointError(f"{path} is a MoCo checkpoint, but weights_format is 'torchvision'")
+    if is_moco:
+        state = {key[len(_MOCO_PREFIX):]: value for key, value in state.items() if key.startswith(_MOCO_PREFIX)}
+    return {key: value for key, value in state.items() if not key.startswith("fc.")}
+
+
+def build_resnet(cfg: BackboneConfig, *, dilated: bool = False) -> models.ResNet:
+    """The configured ResNet with its weights loaded; ``dilated`` keeps layer3/layer4 at stride 8."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        resnet = getattr(models, cfg.arch)(weights=None)
+    if cfg.weights is not None:
+        state = _read_state_dict(cfg)
+        expected = {key: value.shape for key, value in resnet.state_dict().items() if not key.startswith("fc.")}
+        mismatched = sorted(k for k in expected if k in state and state[k].shape != expected[k])
+        missing = sorted(set(expected) - set(state))
+        if mismatched or missing:
+            detail = f"shape mismatch at {mismatched[:3]}" if mismatched else f"missing keys {missing[:3]}"
+            raise CheckpointError(f"backbone weights {cfg.weights} are not a {cfg.arch} checkpoint ({detail})")
+        resnet.load_state_dict(state, strict=False)
+    if dilated:
+        _dilate(resnet.layer3, 2)
+        _dilate(resnet.layer4, 4)
+    return resnet
+
+
+class ResNetTrunk(nn.Module):
+    """Runs a ResNet up to the deepest requested layer and returns each requested layer's output."""
+
+    def __init__(self, resnet: models.ResNet, layers: Sequence[LayerName]) -> None:
+        super().__init__()
+        unknown = set(layers) - set(LAYERS)
+        if unknown or not layers:
+            raise ValueError(f"layers must be a non-empty subset of {LAYERS}, got {list(layers)}")
+        self.layers = tuple(layers)
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        depth = max(LAYERS.index(name) for name in layers) + 1
+        self.stages = nn.ModuleDict({name: getattr(resnet, name) for name in LAYERS[:depth]})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.stem(x)
+        outputs: dict[str, torch.Tensor] = {}
+        for name, stage in self.stages.items():
+            x = stage(x)
+            if name in self.layers:
+                outputs[name] = x
+        return outputs
