@@ -1,0 +1,47 @@
+"""The frozen, dilated ResNet backbone of the few-shot segmenter."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels
+from umtfss.model.config import ModelConfig
+
+
+class FrozenBackbone(nn.Module):
+    """A dilated ResNet (stride 8) that is never trained: no gradients, BatchNorm always in eval mode.
+
+    Returns the mid-level features (``cfg.mid_layers`` concatenated, upsampled to the larger of their grids),
+    which become the tokens, and the high-level ``cfg.prior_layer`` features for the prior mask, resized to
+    the same grid.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mid_layers, self.prior_layer = list(cfg.mid_layers), cfg.prior_layer
+        layers = sorted({*self.mid_layers, self.prior_layer})
+        self.trunk = ResNetTrunk(build_resnet(cfg.backbone, dilated=True), layers)
+        self.mid_channels = sum(layer_channels(cfg.backbone.arch, layer) for layer in self.mid_layers)
+        self.requires_grad_(False)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> FrozenBackbone:
+        """Stay in eval mode whatever is asked: BatchNorm running statistics must not drift in training."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``images`` (N, 3, H, W) -> mid-level (N, mid_channels, h, w) and high-level (N, C, h, w) maps."""
+        features = self.trunk(images)
+        mid = [features[layer] for layer in self.mid_layers]
+        size = max((f.shape[-2:] for f in mid), key=lambda s: s[0] * s[1])
+        mid = torch.cat([_resize(f, size) for f in mid], dim=1)
+        return mid, _resize(features[self.prior_layer], size)
+
+
+def _resize(features: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    if features.shape[-2:] == size:
+        return features
+    return F.interpolate(features, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,24 @@
+"""Segmentation head: query features to two-class logits at the input resolution."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SegmentationHead(nn.Module):
+    """3x3 conv, ReLU, dropout, 1x1 conv to background/foreground logits, bilinearly upsampled."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(dim, dim, 3, padding=1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(dropout),
+            nn.Conv2d(dim, 2, 1),
+        )
+
+    def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``features`` (B, dim, h, w) -> logits (B, 2, *size)."""
+        return F.interpolate(self.layers(features), size=size, mode="bilinear", align_corners=False)
