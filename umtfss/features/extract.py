@@ -1,0 +1,102 @@
+"""Dense self-supervised features for every image of the unlabeled pool, streamed into a sharded Zarr store.
+
+Each image is letterboxed (longer side ``input_size``, aspect kept, padded at the bottom/right), run through
+the backbone up to ``layer``, L2-normalised per cell and stored as float16. Padded cells are flagged invalid:
+padding is never a feature. Memory is bounded by one shard of features plus a few prefetched images.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import zarr
+from tqdm import tqdm
+
+from umtfss.data.images import letterbox, load_image, to_tensor
+from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels, layer_stride
+from umtfss.features.config import ExtractConfig
+from umtfss.features.store import create_image_array, shard_slices, valid_cells
+from umtfss.io import atomic_output
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when a GPU is usable, the CPU otherwise."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterator[R]:
+    """``map(fn, items)`` computed ``depth`` items ahead on threads (Pillow decodes without the GIL)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: list[Future[R]] = []
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > depth:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def _load(args: tuple[str, int]) -> tuple[torch.Tensor, tuple[int, int]]:
+    path, size = args
+    canvas, extent = letterbox(load_image(path), size, is_mask=False)
+    return to_tensor(canvas), extent
+
+
+def feature_grid(cfg: ExtractConfig) -> tuple[int, int]:
+    """(cells per side, input pixels per cell) of the stored feature maps."""
+    stride = layer_stride(cfg.layer, dilated=False)
+    return math.ceil(cfg.input_size / stride), stride
+
+
+def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_path: str | os.PathLike[str],
+                     cfg: ExtractConfig) -> None:
+    """Write the feature store for ``image_paths`` (in this order) to ``out_path``, atomically."""
+    device = resolve_device(cfg.device)
+    trunk = ResNetTrunk(build_resnet(cfg.backbone), [cfg.layer]).eval().to(device)
+    grid, stride = feature_grid(cfg)
+    channels = layer_channels(cfg.backbone.arch, cfg.layer)
+    n_images = len(image_paths)
+    log.info("extracting %s %s features of %d images on %s: %dx%d cells x %d channels",
+             cfg.backbone.arch, cfg.layer, n_images, device, grid, grid, channels)
+    with atomic_output(out_path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", attributes={
+            "image_ids": list(image_ids), "stride": stride, "input_size": cfg.input_size, "layer": cfg.layer,
+            "backbone": cfg.backbone.model_dump(), "channels": channels,
+        })
+        features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
+                                      dtype="float16", images_per_shard=cfg.images_per_shard)
+        valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
+                                   images_per_shard=cfg.images_per_shard, fill_value=False)
+        loaded = prefetch(_load, ((path, cfg.input_size) for path in image_paths), depth=2 * cfg.batch_size)
+        with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():
+            for shard in shard_slices(features):
+                shard_features = np.empty((shard.stop - shard.start, grid, grid, channels), np.float16)
+                shard_valid = np.empty((shard.stop - shard.start, grid, grid), bool)
+                for start in range(0, len(shard_features), cfg.batch_size):
+                    batch = [next(loaded) for _ in range(min(cfg.batch_size, len(shard_features) - start))]
+                    images = torch.stack([image for image, _ in batch]).to(device)
+                    cells = F.normalize(trunk(images)[cfg.layer].float(), dim=1)
+                    if cells.shape[-1] != grid:
+                        raise RuntimeError(f"backbone gave {cells.shape[-1]} cells per side, expected {grid}")
+                    stop = start + len(batch)
+                    shard_features[start:stop] = cells.permute(0, 2, 3, 1).cpu().numpy().astype(np.float16)
+                    shard_valid[start:stop] = [valid_cells(extent, stride, grid) for _, extent in batch]
+                    progress.update(len(batch))
+                features[shard] = shard_features
+                valid[shard] = shard_valid
