@@ -73,5 +73,42 @@ def finetune(
     _run_stage("finetune", project, params, ["--fold", str(fold), "--fraction", str(fraction), "--init", init])
 
 
+@app.command("predict", context_settings={"allow_extra_args": True})
+def predict(
+    ctx: typer.Context,
+    checkpoint: Annotated[Path, typer.Option(help="model checkpoint (models/*.pt)")],
+    support: Annotated[
+        list[Path], typer.Option(metavar="IMG MASK", help="a support image and its mask; repeat for K shots")
+    ],
+    query: Annotated[list[Path], typer.Option(help="query image, or folder of images; repeatable")],
+    out: Annotated[Path, typer.Option(help="output folder")],
+    size: Annotated[int, typer.Option(help="longer side the images are resized to", min=32)] = 473,
+    class_id: Annotated[
+        int | None, typer.Option(help="mask value of the object; default: every non-zero value except 255")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Segment query images like the annotated supports: writes <name>_mask.png and <name>_overlay.png."""
+    from umtfss.errors import UmtfssError  # imported here: stage commands need neither torch nor the model
+    from umtfss.predict import predict as run_predict
+
+    # Typer has no repeatable two-value options: each --support takes the image, and the mask after it is
+    # left over as an extra argument, in the same order.
+    masks = [Path(arg) for arg in ctx.args]
+    if len(masks) != len(support):
+        raise typer.BadParameter(
+            f"each --support needs an image and a mask; got {len(support)} images and {len(masks)} masks "
+            f"(unexpected arguments: {ctx.args})",
+            param_hint="--support",
+        )
+    try:
+        written = run_predict(checkpoint, list(zip(support, masks, strict=True)), query, out, size=size,
+                              class_id=class_id, device=device)
+    except UmtfssError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {len(written)} files to {out}")
+
+
 if __name__ == "__main__":
     app()

@@ -21,6 +21,7 @@ import zarr
 from tqdm import tqdm
 
 from umtfss.data.images import letterbox, load_image, to_tensor
+from umtfss.device import resolve_device
 from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels, layer_stride
 from umtfss.features.config import ExtractConfig
 from umtfss.features.store import create_image_array, shard_slices, valid_cells
@@ -29,15 +30,6 @@ from umtfss.io import atomic_output
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when a GPU is usable, the CPU otherwise."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterator[R]:

@@ -1,0 +1,54 @@
+"""evaluate: score the pretrained model, an untrained one and a training-free baseline on the same episodes.
+
+Writes ``metrics/evaluate.json`` (``{"fold<f>": {"<k>shot": {"pretrained" | "untrained" | "baseline":
+result}}}``, see ``umtfss.evaluation.protocol``) and ``plots/evaluate_overlays.png`` (the pretrained model
+on the first episodes of the first fold, shot and seed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from pipeline import paths
+from pipeline.entry import run_stage
+from pipeline.params import Params
+from umtfss.data.manifest import read_manifest
+from umtfss.evaluation.baseline import PrototypeBaseline
+from umtfss.evaluation.overlays import overlay_rows, save_grid
+from umtfss.evaluation.protocol import episode_specs, evaluate, write_json
+from umtfss.device import resolve_device
+from umtfss.model import FewShotSegmenter
+from umtfss.training.checkpoint import load_model
+
+log = logging.getLogger("stages.evaluate")
+
+
+def main(params: Params) -> None:
+    cfg = params.evaluate
+    device = resolve_device(cfg.device)
+    manifest, info = read_manifest(paths.MANIFEST)
+    pretrained, _ = load_model(paths.PRETRAINED, expected=params.model)
+    torch.manual_seed(0)  # the untrained model's init: the same on every run
+    predictors = {
+        "pretrained": pretrained,
+        "untrained": FewShotSegmenter(params.model),
+        "baseline": PrototypeBaseline(params.model, cfg.baseline_threshold),
+    }
+    for predictor in predictors.values():
+        predictor.to(device).eval()
+
+    start = time.perf_counter()
+    results = evaluate(predictors, manifest, info, cfg, device=device)
+    write_json(paths.EVALUATE_METRICS, results)
+    log.info("scored in %.1f s: %s", time.perf_counter() - start, paths.EVALUATE_METRICS)
+
+    fold, shots, seed = cfg.folds[0], cfg.shots[0], cfg.seeds[0]
+    specs = episode_specs(manifest, info, fold, shots, cfg, seed)[: cfg.overlay_episodes]
+    save_grid(overlay_rows(pretrained, specs, manifest, cfg, device=device), paths.EVALUATE_PLOT)
+
+
+if __name__ == "__main__":
+    run_stage(main)

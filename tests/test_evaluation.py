@@ -1,0 +1,141 @@
+"""The evaluation protocol's scoring path, the training-free baseline and the overlay grid, on real tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from umtfss.data.images import letterbox, to_tensor
+from umtfss.evaluation.baseline import PrototypeBaseline
+from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
+from umtfss.evaluation.protocol import predict_mask, score_episodes, summarize_seeds
+from umtfss.model.config import ModelConfig
+
+CPU = torch.device("cpu")
+TINY = ModelConfig.model_validate({"backbone": {"arch": "resnet18"}, "mid_layers": ["layer2", "layer3"],
+                                   "dim": 32, "heads": 4, "k_fg": 8, "k_bg": 16})
+
+
+def _fg_left_half_and_padding(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Foreground in the left half of the canvas and in every row from 4 down (the padding of the tests)."""
+    logits = torch.zeros(1, 2, *query.shape[-2:])
+    logits[:, 1, :, : query.shape[-1] // 2] = 1
+    logits[:, 1, 4:, :] = 1
+    return logits
+
+
+def test_predict_mask_crops_padding_then_resizes_to_the_label() -> None:
+    query, supports, masks = torch.zeros(3, 8, 8), torch.zeros(1, 3, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long)
+    pred = predict_mask(_fg_left_half_and_padding, query, supports, masks, (4, 8), (2, 4), CPU)
+    # Without the crop, the padding's foreground would bleed into the bottom row.
+    np.testing.assert_array_equal(pred, [[1, 1, 0, 0], [1, 1, 0, 0]])
+    assert pred.dtype == np.uint8
+
+
+def _episode(label: np.ndarray, class_id: int) -> dict:
+    return {
+        "query_image": torch.zeros(3, 8, 8),
+        "support_images": torch.zeros(2, 3, 8, 8),
+        "support_masks": torch.ones(2, 8, 8, dtype=torch.long),
+        "query_label": torch.from_numpy(label),
+        "query_extent": (4, 8),
+        "class_id": class_id,
+    }
+
+
+def test_score_episodes_scores_every_predictor_on_the_same_episodes() -> None:
+    def everything(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, *query.shape[-2:])
+
+    episodes = [
+        _episode(np.array([[1, 1, 0, 0], [1, 1, 0, 255]]), 3),  # left half: fg I 4, U 4; everything: I 4, U 7
+        _episode(np.array([[0, 0, 0, 0], [1, 0, 0, 0]]), 5),    # left half: fg I 1, U 4; everything: I 1, U 8
+    ]
+    scores = score_episodes({"half": _fg_left_half_and_padding, "all": everything}, episodes, [3, 5], CPU)
+    assert scores["half"].class_iou() == pytest.approx({3: 1.0, 5: 1 / 4})
+    assert scores["all"].class_iou() == pytest.approx({3: 4 / 7, 5: 1 / 8})
+    # "all" never predicts background: background IoU 0, FB-IoU = half the foreground's (5 / 15).
+    assert scores["all"].fbiou() == pytest.approx((0 + 5 / 15) / 2)
+    assert scores["half"].n_episodes == scores["all"].n_episodes == 2
+
+
+def test_summarize_seeds_mean_and_population_std() -> None:
+    runs = [{"seed": 0, "miou": 40.0, "fbiou": 60.0, "episodes": 5},
+            {"seed": 1, "miou": 50.0, "fbiou": 70.0, "episodes": 5}]
+    summary = summarize_seeds(runs)
+    assert (summary["miou_mean"], summary["miou_std"], summary["fbiou_mean"], summary["fbiou_std"]) == (
+        45.0, 5.0, 65.0, 5.0)
+    assert summary["per_seed"] == runs
+
+
+def _two_texture_image(size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = np.zeros((size, size, 3), dtype=np.uint8)
+    image[:, : size // 2] = rng.integers(0, 60, (size, size // 2, 3))               # dark noise
+    image[:, size // 2 :, 0] = 230                                                  # flat red
+    image[:, size // 2 :, 1:] = rng.integers(100, 140, (size, size - size // 2, 2))
+    return image
+
+
+def test_baseline_prototype_matches_the_support_object_and_threshold_decides() -> None:
+    size = 64
+    support_mask = np.zeros((size, size), dtype=np.int64)
+    support_mask[:, size // 2 :] = 1  # the red half is the object
+    support_mask[0] = 255
+    supports = torch.stack([to_tensor(_two_texture_image(size, s)) for s in (1, 2)])[None]
+    masks = torch.from_numpy(np.stack([support_mask, support_mask]))[None]
+    query = to_tensor(_two_texture_image(size, 3))[None]
+
+    baseline = PrototypeBaseline(TINY, threshold=0.5).eval()
+    with torch.inference_mode():
+        similarity = baseline.similarity(query, supports, masks)[0, 0]
+        logits = baseline(query, supports, masks)
+    assert similarity.shape == (size, size)
+    assert similarity.min() >= -1 - 1e-5 and similarity.max() <= 1 + 1e-5
+    # Away from the border, the object's half is more like the prototype than the other half.
+    inner = slice(16, 48)
+    assert similarity[inner, 40:56].mean() > similarity[inner, 8:24].mean() + 0.05
+    assert logits.shape == (1, 2, size, size)
+    assert torch.equal(logits[0, 1] > logits[0, 0], similarity > 0.5)
+    for threshold, expected in ((-1.01, 1), (1.01, 0)):
+        with torch.inference_mode():
+            pred = predict_mask(PrototypeBaseline(TINY, threshold), query[0], supports[0], masks[0],
+                                (size, size), (size, size), CPU)
+        assert (pred == expected).all()
+
+
+def test_overlay_tints_foreground_and_ignore_and_grid_has_one_row_per_episode(tmp_path: Path) -> None:
+    image = np.full((4, 6, 3), 100, dtype=np.uint8)
+    mask = np.zeros((4, 6), dtype=np.uint8)
+    mask[0, 0], mask[1, 1] = 1, 255
+    tinted = overlay(image, mask)
+    np.testing.assert_array_equal(tinted[0, 0], [178, 70, 70])   # half way to red
+    np.testing.assert_array_equal(tinted[1, 1], [178, 178, 178])  # half way to white
+    np.testing.assert_array_equal(tinted[2, 2], [100, 100, 100])
+    with pytest.raises(ValueError, match="differ"):
+        overlay(image, mask[:, :5])
+
+    row = OverlayRow(image, mask, _two_texture_image(20, 0), np.ones((20, 20), np.uint8), np.zeros((20, 20), np.uint8))
+    assert overlay_grid([row, row, row], cell=32).size == (96, HEADER + 96)
+    assert overlay_grid([], cell=32).size == (96, HEADER)
+    save_grid([row], tmp_path / "grid.png", cell=32)
+    saved = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert saved.shape == (HEADER + 32, 96, 3)
+    # The truth column shows the query tinted red, the prediction column the query untouched.
+    truth, prediction = saved[HEADER + 16, 32 + 8], saved[HEADER + 16, 64 + 8]
+    assert truth[0] > prediction[0] or truth[1] < prediction[1]
+
+
+def test_letterboxed_episode_tensors_fit_the_baseline() -> None:
+    """Images of the evaluation's own letterbox go through the baseline without shape surprises."""
+    canvas, extent = letterbox(_two_texture_image(50, 0)[:30], 64, is_mask=False)
+    assert extent == (38, 64)
+    query = to_tensor(canvas)
+    masks = torch.zeros(1, 64, 64, dtype=torch.long)
+    masks[0, :38, 32:] = 1
+    pred = predict_mask(PrototypeBaseline(TINY, 0.5).eval(), query, query[None], masks, extent, (30, 50), CPU)
+    assert pred.shape == (30, 50)

@@ -1,0 +1,117 @@
+"""`umtfss predict` end to end through the CLI, on images and a checkpoint written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from umtfss.cli import app
+from umtfss.model import FewShotSegmenter
+from umtfss.model.config import ModelConfig
+from umtfss.training.checkpoint import save_model
+
+TINY = ModelConfig.model_validate(
+    {"backbone": {"arch": "resnet18"}, "dim": 32, "heads": 4, "k_fg": 8, "k_bg": 16}
+)
+
+
+def _image(path: Path, height: int, width: int, seed: int) -> Path:
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _mask(path: Path, height: int, width: int, value: int = 3) -> Path:
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4 : height // 2, width // 4 : width // 2] = value
+    mask[0, :] = 255
+    Image.fromarray(mask, mode="L").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_model(path, FewShotSegmenter(TINY), TINY, {"stage": "test"})
+    return path
+
+
+def _run(*args: str | Path):
+    return CliRunner().invoke(app, ["predict", *map(str, args)])
+
+
+def test_predict_writes_masks_and_overlays_at_query_size(tmp_path: Path, checkpoint: Path) -> None:
+    supports = [(_image(tmp_path / f"s{i}.png", 40, 56, i), _mask(tmp_path / f"s{i}_mask.png", 40, 56)) for i in (0, 1)]
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    _image(folder / "a.png", 48, 30, 2)
+    _image(folder / "b.jpg", 33, 70, 3)
+    (folder / "notes.txt").write_text("not an image: skipped in a folder")
+    single = _image(tmp_path / "c.png", 64, 64, 4)
+    out = tmp_path / "out"
+    result = _run("--checkpoint", checkpoint, "--support", *supports[0], "--support", *supports[1],
+                  "--query", folder, "--query", single, "--out", out, "--size", 64, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    for name, (h, w) in {"a": (48, 30), "b": (33, 70), "c": (64, 64)}.items():
+        mask = np.asarray(Image.open(out / f"{name}_mask.png"))
+        assert mask.shape == (h, w)
+        assert set(np.unique(mask)) <= {0, 255}
+        assert Image.open(out / f"{name}_overlay.png").size == (w, h)
+    assert len(list(out.iterdir())) == 6
+
+
+def _assert_refused(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_refuses_mask_of_another_size(tmp_path: Path, checkpoint: Path) -> None:
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 50)
+    query = _image(tmp_path / "q.png", 40, 40, 1)
+    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", query, "--out", tmp_path / "o")
+    _assert_refused(result, str(mask), "50x40")
+
+
+def test_refuses_empty_support_mask_of_the_class(tmp_path: Path, checkpoint: Path) -> None:
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56, value=3)
+    query = _image(tmp_path / "q.png", 40, 40, 1)
+    args = ("--checkpoint", checkpoint, "--support", image, mask, "--query", query, "--out", tmp_path / "o",
+            "--size", 64)
+    _assert_refused(_run(*args, "--class-id", 7), str(mask), "class 7")
+    assert _run(*args, "--class-id", 3).exit_code == 0
+
+
+def test_refuses_unreadable_query(tmp_path: Path, checkpoint: Path) -> None:
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not a png")
+    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", broken, "--out", tmp_path / "o",
+                  "--size", 64)
+    _assert_refused(result, str(broken))
+
+
+def test_refuses_checkpoint_of_another_format_version(tmp_path: Path, checkpoint: Path) -> None:
+    stale = tmp_path / "old.pt"
+    torch.save({**torch.load(checkpoint, weights_only=True), "format_version": 99}, stale)
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
+    query = _image(tmp_path / "q.png", 40, 40, 1)
+    result = _run("--checkpoint", stale, "--support", image, mask, "--query", query, "--out", tmp_path / "o")
+    _assert_refused(result, str(stale), "format_version")
+
+
+def test_support_needs_a_mask(tmp_path: Path, checkpoint: Path) -> None:
+    image = _image(tmp_path / "s.png", 40, 56, 0)
+    query = _image(tmp_path / "q.png", 40, 40, 1)
+    result = _run("--checkpoint", checkpoint, "--support", image, "--query", query, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "image and a mask" in result.output
+    assert not (tmp_path / "o").exists()

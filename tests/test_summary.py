@@ -1,0 +1,90 @@
+"""Summary of finetune runs: fold means, the Markdown table, the wide CSV and the stage's refusal of gaps."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from umtfss.errors import InputError
+from umtfss.evaluation.summary import fraction_csv, markdown_table, read_result, summarize, summary_json
+
+
+def _result(fold: int, fraction: int, init: str, one: float, five: float) -> dict:
+    def scores(miou: float) -> dict:
+        return {"model": {"miou_mean": miou, "miou_std": 0.0, "fbiou_mean": 50.0, "fbiou_std": 0.0,
+                          "per_seed": []}}
+
+    return {"fold": fold, "fraction": fraction, "init": init,
+            f"fold{fold}": {"1shot": scores(one), "5shot": scores(five)}}
+
+
+def _write(tmp_path: Path, result: dict) -> Path:
+    path = tmp_path / f"fold{result['fold']}-{result['fraction']}pct-{result['init']}.json"
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_summary_averages_folds_and_renders_table_and_wide_csv(tmp_path: Path) -> None:
+    runs = [
+        _result(0, 10, "pretrained", 30.0, 40.0), _result(1, 10, "pretrained", 20.0, 30.0),
+        _result(0, 10, "scratch", 10.0, 12.0), _result(1, 10, "scratch", 14.0, 16.0),
+        _result(0, 100, "pretrained", 50.0, 55.0), _result(1, 100, "pretrained", 52.0, 57.0),
+        _result(0, 100, "scratch", 44.0, 48.0), _result(1, 100, "scratch", 46.0, 50.0),
+    ]
+    summary = summarize(read_result(_write(tmp_path, r)) for r in runs)
+    assert summary == {
+        10: {"pretrained": {"1shot": 25.0, "5shot": 35.0}, "scratch": {"1shot": 12.0, "5shot": 14.0}},
+        100: {"pretrained": {"1shot": 51.0, "5shot": 56.0}, "scratch": {"1shot": 45.0, "5shot": 49.0}},
+    }
+    assert summary_json(summary, [0, 1])["miou"]["10pct"]["scratch"]["5shot"] == 14.0
+
+    table = markdown_table(summary).splitlines()
+    assert table[0] == "| labeled fraction | pretrained 1shot | pretrained 5shot | scratch 1shot | scratch 5shot |"
+    assert table[2] == "| 10% | 25.00 | 35.00 | 12.00 | 14.00 |"
+    assert table[3] == "| 100% | 51.00 | 56.00 | 45.00 | 49.00 |"
+
+    rows = list(csv.DictReader(io.StringIO(fraction_csv(summary))))
+    assert rows == [{"fraction": "10", "pretrained": "25.0", "scratch": "12.0"},
+                    {"fraction": "100", "pretrained": "51.0", "scratch": "45.0"}]
+
+
+def test_read_result_names_the_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="missing.json"):
+        read_result(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"fold": 0, "fraction": 5, "init": "scratch", "fold0": {"1shot": {}}}))
+    with pytest.raises(InputError, match="bad.json.*miou_mean"):
+        read_result(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(InputError, match="broken.json"):
+        read_result(broken)
+
+
+def test_summarize_stage_writes_its_three_outputs_and_refuses_a_missing_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import paths
+    from pipeline.params import parse_params
+    from stages.summarize import main
+
+    monkeypatch.chdir(tmp_path)
+    params = parse_params({"finetune": {"folds": [0], "fractions": [5, 100]}})
+    paths.FINETUNE_METRICS.mkdir(parents=True)
+    for fraction, base in ((5, 10.0), (100, 40.0)):
+        for init, bonus in (("pretrained", 5.0), ("scratch", 0.0)):
+            result = _result(0, fraction, init, base + bonus, base + bonus + 3)
+            paths.finetune_metrics(0, fraction, init).write_text(json.dumps(result))
+    main(params)
+    assert json.loads(paths.SUMMARY_METRICS.read_text())["miou"]["5pct"]["pretrained"] == {"1shot": 15.0,
+                                                                                            "5shot": 18.0}
+    assert "| 100% | 45.00 | 48.00 | 40.00 | 43.00 |" in paths.SUMMARY_TABLE.read_text()
+    assert paths.FRACTION_PLOT.read_text() == "fraction,pretrained,scratch\n5,15.0,10.0\n100,45.0,40.0\n"
+
+    paths.finetune_metrics(0, 100, "scratch").unlink()
+    with pytest.raises(InputError, match="fold0-100pct-scratch.json"):
+        main(params)

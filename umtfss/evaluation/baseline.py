@@ -1,0 +1,46 @@
+"""A training-free baseline: cosine similarity of query features to the support's masked-average prototype.
+
+It uses the few-shot model's own frozen backbone and mid-level features, so the gap between it and the model
+is what the trained layers add. Its "logits" are (threshold, similarity) per pixel, so the protocol's
+crop / resize / arg-max applies unchanged: foreground where the similarity exceeds the threshold.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from umtfss.model.backbone import FrozenBackbone
+from umtfss.model.config import ModelConfig
+
+
+class PrototypeBaseline(nn.Module):
+    """Masked-average prototype of the K supports' mid-level features; cosine similarity to each query cell."""
+
+    def __init__(self, cfg: ModelConfig, threshold: float) -> None:
+        super().__init__()
+        self.backbone = FrozenBackbone(cfg)
+        self.threshold = threshold
+
+    def similarity(
+        self, query: torch.Tensor, supports: torch.Tensor, support_masks: torch.Tensor
+    ) -> torch.Tensor:
+        """Cosine similarity (B, 1, H, W) of each query pixel's (bilinearly upsampled) feature cell to the
+        prototype; same inputs as ``FewShotSegmenter.forward``."""
+        b, k = supports.shape[:2]
+        mid, _ = self.backbone(torch.cat([query, supports.flatten(0, 1)]))
+        grid = mid.shape[-2:]
+        fg = (support_masks == 1).float().flatten(0, 1)[:, None]  # ignore (255) counts as neither
+        # Area-weighted: a cell half covered by the object counts half, as in masked average pooling.
+        weights = F.adaptive_avg_pool2d(fg, grid) if fg.shape[-2:] != grid else fg
+        support_features = mid[b:]
+        prototype = (support_features * weights).unflatten(0, (b, k)).sum(dim=(1, 3, 4))
+        prototype = prototype / weights.unflatten(0, (b, k)).sum(dim=(1, 3, 4)).clamp_min(1e-6)
+        similarity = F.cosine_similarity(mid[:b], prototype[:, :, None, None], dim=1)[:, None]
+        return F.interpolate(similarity, size=query.shape[-2:], mode="bilinear", align_corners=False)
+
+    def forward(self, query: torch.Tensor, supports: torch.Tensor, support_masks: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 2, H, W): channel 0 the threshold, channel 1 the similarity."""
+        similarity = self.similarity(query, supports, support_masks)
+        return torch.cat([torch.full_like(similarity, self.threshold), similarity], dim=1)

@@ -1,0 +1,242 @@
+"""The episodic test protocol: the same seeded episodes for every predictor, scored at the original resolution.
+
+For each fold, shot and seed, exactly ``cfg.episodes`` episodes of the fold's novel classes (val split) are
+drawn. A predictor sees the episode at the resized size of ``cfg.resize`` (PFENet: longer side 473 + pad;
+HSNet: 400 x 400 squash; custom: longer side ``cfg.size`` + pad); its logits are cropped to the resized
+query (the padding is no image), resized bilinearly to the original label size, and the arg-max is scored
+there, as PFENet and HSNet do. mIoU and FB-IoU are reported in percent, mean and std over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from umtfss.data.images import IGNORE, load_image, load_mask, to_tensor
+from umtfss.data.manifest import DatasetInfo, novel_classes, read_manifest
+from umtfss.errors import InputError
+from umtfss.evaluation.config import EvaluateConfig
+from umtfss.evaluation.metrics import IoUAccumulator
+from umtfss.device import resolve_device
+from umtfss.io import atomic_output
+from umtfss.model.config import ModelConfig
+from umtfss.training.checkpoint import load_model
+
+if TYPE_CHECKING:
+    from umtfss.data.episodes import EpisodeSpec
+
+log = logging.getLogger(__name__)
+
+# (query (1, 3, S, S), supports (1, K, 3, S, S), support masks (1, K, S, S) int64) -> logits (1, 2, S, S).
+Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+PFENET_SIZE, HSNET_SIZE = 473, 400
+
+
+def input_size(cfg: EvaluateConfig) -> int:
+    """Side of the square a predictor sees under ``cfg.resize``."""
+    return {"pfenet": PFENET_SIZE, "hsnet": HSNET_SIZE, "custom": cfg.size}[cfg.resize]
+
+
+def _binary(mask: np.ndarray, class_id: int) -> np.ndarray:
+    return np.where(mask == IGNORE, IGNORE, (mask == class_id).astype(np.int64)).astype(np.int64)
+
+
+def _squash(row: pd.Series, class_id: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HSNet's resize: image and binary mask stretched to ``size`` x ``size`` (aspect not kept)."""
+    image = Image.fromarray(load_image(row["image_path"])).resize((size, size), Image.Resampling.BILINEAR)
+    mask = Image.fromarray(load_mask(row["mask_path"])).resize((size, size), Image.Resampling.NEAREST)
+    return to_tensor(np.array(image)), torch.from_numpy(_binary(np.asarray(mask), class_id))
+
+
+def load_episode(spec: EpisodeSpec, manifest: pd.DataFrame, cfg: EvaluateConfig) -> dict[str, Any]:
+    """The episode of ``spec`` at the size of ``cfg.resize`` (keys of ``load_eval_episode``)."""
+    from umtfss.data.episodes import load_eval_episode  # on use: `umtfss predict` needs no episode sampler
+
+    size = input_size(cfg)
+    if cfg.resize != "hsnet":
+        return load_eval_episode(spec, manifest, size)
+    rows = manifest.set_index("image_id")
+    try:
+        query, supports = rows.loc[spec.query_id], [rows.loc[i] for i in spec.support_ids]
+    except KeyError as exc:
+        raise InputError(f"episode image {exc} is not in the manifest") from None
+    query_image, _ = _squash(query, spec.class_id, size)
+    support = [_squash(row, spec.class_id, size) for row in supports]
+    return {
+        "query_image": query_image,
+        "support_images": torch.stack([image for image, _ in support]),
+        "support_masks": torch.stack([mask for _, mask in support]),
+        "query_label": torch.from_numpy(_binary(load_mask(query["mask_path"]), spec.class_id)),
+        "query_extent": (size, size),
+        "class_id": spec.class_id,
+    }
+
+
+def predict_mask(
+    predict_fn: Predictor,
+    query: torch.Tensor,
+    supports: torch.Tensor,
+    support_masks: torch.Tensor,
+    extent: tuple[int, int],
+    out_size: tuple[int, int],
+    device: torch.device,
+) -> np.ndarray:
+    """uint8 (H, W) {0, 1} prediction at ``out_size`` for one query (3, S, S) and its K supports."""
+    logits = predict_fn(query[None].to(device), supports[None].to(device), support_masks[None].to(device))
+    h, w = extent
+    logits = F.interpolate(logits[..., :h, :w].float(), size=out_size, mode="bilinear", align_corners=False)
+    return logits[0].argmax(0).to(torch.uint8).cpu().numpy()
+
+
+def score_episodes(
+    predictors: Mapping[str, Predictor],
+    episodes: Iterable[Mapping[str, Any]],
+    classes: Sequence[int],
+    device: torch.device,
+) -> dict[str, IoUAccumulator]:
+    """Every predictor on every episode (each episode loaded once); one accumulator per predictor."""
+    scores = {name: IoUAccumulator(classes) for name in predictors}
+    for predictor in predictors.values():
+        if isinstance(predictor, nn.Module):
+            predictor.eval()
+    with torch.inference_mode():
+        for episode in episodes:
+            label = torch.as_tensor(episode["query_label"])
+            for name, predictor in predictors.items():
+                pred = predict_mask(
+                    predictor,
+                    episode["query_image"],
+                    episode["support_images"],
+                    episode["support_masks"],
+                    tuple(episode["query_extent"]),
+                    tuple(label.shape),
+                    device,
+                )
+                scores[name].update(pred, label, int(episode["class_id"]))
+    return scores
+
+
+def episode_specs(
+    manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, cfg: EvaluateConfig, seed: int
+) -> list[EpisodeSpec]:
+    """Exactly ``cfg.episodes`` seeded specs; anything else is an error rather than a silently smaller test."""
+    from umtfss.data.episodes import evaluation_episodes  # on use, as in load_episode
+
+    specs = evaluation_episodes(manifest, info, fold, shots, cfg.episodes, seed)
+    if len(specs) != cfg.episodes:
+        raise InputError(f"fold {fold}, {shots}-shot, seed {seed}: got {len(specs)} episodes, not {cfg.episodes}")
+    return specs
+
+
+def summarize_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and (population) std over seeds of mIoU and FB-IoU, in percent."""
+    miou = np.array([s["miou"] for s in per_seed])
+    fbiou = np.array([s["fbiou"] for s in per_seed])
+    return {
+        "miou_mean": round(float(miou.mean()), 2),
+        "miou_std": round(float(miou.std()), 2),
+        "fbiou_mean": round(float(fbiou.mean()), 2),
+        "fbiou_std": round(float(fbiou.std()), 2),
+        "per_seed": per_seed,
+    }
+
+
+def evaluate(
+    predictors: Mapping[str, Predictor],
+    manifest: pd.DataFrame,
+    info: DatasetInfo,
+    cfg: EvaluateConfig,
+    *,
+    device: torch.device,
+    folds: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """``{"fold<f>": {"<k>shot": {name: result}}}`` over ``folds`` (default ``cfg.folds``) and ``cfg.shots``,
+    every predictor on the same episodes; result = :func:`summarize_seeds` of ``cfg.seeds``."""
+    results: dict[str, Any] = {}
+    for fold in folds if folds is not None else cfg.folds:
+        classes = novel_classes(info, fold)
+        for shots in cfg.shots:
+            per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in predictors}
+            for seed in cfg.seeds:
+                specs = episode_specs(manifest, info, fold, shots, cfg, seed)
+                episodes = (load_episode(spec, manifest, cfg) for spec in specs)
+                for name, acc in score_episodes(predictors, episodes, classes, device).items():
+                    per_seed[name].append({
+                        "seed": seed,
+                        "miou": round(100 * acc.miou(), 2),
+                        "fbiou": round(100 * acc.fbiou(), 2),
+                        "episodes": acc.n_episodes,
+                    })
+                log.info("fold %d, %d-shot, seed %d: %s", fold, shots, seed,
+                         {name: runs[-1]["miou"] for name, runs in per_seed.items()})
+            results.setdefault(f"fold{fold}", {})[f"{shots}shot"] = {
+                name: summarize_seeds(runs) for name, runs in per_seed.items()
+            }
+    return results
+
+
+def evaluate_predictor(
+    predict_fn: Predictor,
+    specs: Sequence[EpisodeSpec],
+    manifest: pd.DataFrame,
+    cfg: EvaluateConfig,
+    classes: Sequence[int],
+    *,
+    device: torch.device,
+) -> dict[str, Any]:
+    """One predictor on given specs: ``{"miou", "fbiou", "episodes"}`` (percent)."""
+    episodes = (load_episode(spec, manifest, cfg) for spec in specs)
+    acc = score_episodes({"model": predict_fn}, episodes, classes, device)["model"]
+    return {"miou": 100 * acc.miou(), "fbiou": 100 * acc.fbiou(), "episodes": acc.n_episodes}
+
+
+def evaluate_model(
+    model: nn.Module,
+    manifest: pd.DataFrame,
+    info: DatasetInfo,
+    cfg: EvaluateConfig,
+    *,
+    device: torch.device,
+    folds: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate` of one model, under the name ``model``."""
+    return evaluate({"model": model.to(device)}, manifest, info, cfg, device=device, folds=folds)
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    model_cfg: ModelConfig,
+    cfg: EvaluateConfig,
+    *,
+    folds: Sequence[int],
+    out: str | os.PathLike[str],
+    manifest_path: str | os.PathLike[str] = "data/manifest.parquet",
+) -> dict[str, Any]:
+    """Score a checkpoint file on ``folds`` and write ``out`` (JSON, atomically); returns what was written.
+
+    Written shape (one finetune run): ``{"fraction", "init", "fold", "fold<f>": {"<k>shot": {"model":
+    result}}}``, ``fraction``/``init``/``fold`` copied from the checkpoint's meta (null when absent).
+    """
+    model, meta = load_model(checkpoint, expected=model_cfg)
+    manifest, info = read_manifest(manifest_path)
+    device = resolve_device(cfg.device)
+    result = {key: meta.get(key) for key in ("fold", "fraction", "init")}
+    result.update(evaluate_model(model, manifest, info, cfg, device=device, folds=folds))
+    write_json(out, result)
+    return result
+
+
+def write_json(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
