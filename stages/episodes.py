@@ -1,0 +1,51 @@
+"""Stage `episodes`: the region table and support candidates that pseudo episodes are drawn from."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline import paths
+from pipeline.entry import run_stage
+from pipeline.params import Params
+from umtfss.data.manifest import read_manifest
+from umtfss.io import atomic_output
+from umtfss.tasks.candidates import build_candidates
+from umtfss.tasks.plots import cluster_grid
+from umtfss.tasks.regions import build_regions
+
+log = logging.getLogger(__name__)
+
+
+def main(params: Params) -> None:
+    cfg = params.episodes
+    manifest, _ = read_manifest(paths.MANIFEST)
+    regions = build_regions(paths.FEATURES, paths.LABELS, manifest, min_area=cfg.min_area,
+                            max_extent=cfg.max_extent)
+    candidates = build_candidates(regions, top_fraction=cfg.top_fraction, max_candidates=cfg.max_candidates)
+    with atomic_output(paths.REGIONS) as tmp:
+        pq.write_table(regions, tmp)
+    with atomic_output(paths.CANDIDATES) as tmp:
+        pq.write_table(candidates, tmp)
+
+    per_region = np.bincount(candidates.column("region_id").to_numpy(), minlength=len(regions))
+    per_cluster = np.bincount(regions.column("cluster").to_numpy().astype(np.int64))
+    metrics = {
+        "n_regions": len(regions),
+        "n_clusters_with_regions": int((per_cluster > 0).sum()),
+        "regions_per_cluster_median": float(np.median(per_cluster[per_cluster > 0])) if len(regions) else 0.0,
+        "n_regions_with_candidates": int((per_region > 0).sum()),
+        "mean_candidates": round(float(per_region.mean()), 2) if len(regions) else 0.0,
+    }
+    with atomic_output(paths.EPISODES_METRICS) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    with atomic_output(paths.CLUSTERS_PLOT) as tmp:
+        cluster_grid(regions, paths.LABELS, manifest, tmp, n_clusters=cfg.plot_clusters)
+    log.info("episodes: %s", metrics)
+
+
+if __name__ == "__main__":
+    run_stage(main)

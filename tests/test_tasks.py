@@ -1,0 +1,105 @@
+"""Regions and support candidates on stores whose labels are a known pattern."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import zarr
+
+from umtfss.features.store import create_image_array
+from umtfss.tasks.candidates import build_candidates
+from umtfss.tasks.regions import build_regions, region_embeddings
+
+GRID, STRIDE, CHANNELS = 8, 8, 4  # 64-pixel input, one label cell per feature cell
+
+
+def _pattern(n_images: int) -> np.ndarray:
+    """Cluster 0: a 3x3-cell square at a moving place; cluster 1: the full-height left column (background);
+    cluster 2: a single cell (too small); -1: the padded bottom rows."""
+    labels = np.full((n_images, GRID, GRID), 3, np.int16)
+    for i in range(n_images):
+        labels[i, 1:4, 2 + i % 3:5 + i % 3] = 0
+        labels[i, :, 0] = 1
+        labels[i, 6, 7] = 2
+    labels[:, 7, :] = -1
+    return labels
+
+
+def _write_stores(root: Path, labels: np.ndarray, per_shard: int) -> tuple[Path, Path]:
+    n_images = len(labels)
+    rng = np.random.default_rng(0)
+    features = np.eye(CHANNELS, dtype=np.float32)[np.clip(labels, 0, None)] + 0.05 * rng.random(
+        (n_images, GRID, GRID, CHANNELS), np.float32)
+    features /= np.linalg.norm(features, axis=-1, keepdims=True)
+    ids = [f"img{i}" for i in range(n_images)]
+    feature_group = zarr.open_group(str(root / "features.zarr"), mode="w", attributes={
+        "image_ids": ids, "stride": STRIDE, "input_size": GRID * STRIDE})
+    create_image_array(feature_group, "features", n_images=n_images, item_shape=(GRID, GRID, CHANNELS),
+                       dtype="float16", images_per_shard=per_shard)[:] = features.astype(np.float16)
+    label_group = zarr.open_group(str(root / "labels.zarr"), mode="w", attributes={
+        "image_ids": ids, "cell_size": STRIDE, "input_size": GRID * STRIDE, "n_clusters": 4})
+    create_image_array(label_group, "labels", n_images=n_images, item_shape=(GRID, GRID), dtype="int16",
+                       images_per_shard=per_shard, fill_value=-1)[:] = labels
+    return root / "features.zarr", root / "labels.zarr"
+
+
+def _manifest(n_images: int) -> pd.DataFrame:
+    # Originals at twice the input scale (8-px cells are 16 px there); 112 px high, so the letterboxed image
+    # fills 7 of 8 cell rows and the pattern's bottom row is padding.
+    return pd.DataFrame({"image_id": [f"img{i}" for i in range(n_images)], "height": 112, "width": 128})
+
+
+def test_regions_have_original_scale_areas_boxes_and_filters(tmp_path: Path) -> None:
+    features, labels = _write_stores(tmp_path, _pattern(5), per_shard=2)
+    table = build_regions(features, labels, _manifest(5), min_area=2 * 16 * 16, max_extent=0.95)
+    frame = table.to_pandas()
+    # Cluster 1 spans the full height and cluster 3 too (background); cluster 2 is below min_area.
+    assert sorted(frame["cluster"].unique()) == [0]
+    square = frame[frame["cluster"] == 0].sort_values("image_index")
+    assert (square["cells"] == 9).all()
+    assert (square["area"] == 9 * 16 * 16).all()  # 8-px cells at half scale = 16 px per side
+    first = square.iloc[0]
+    assert (first.x0, first.y0, first.x1, first.y1) == (2 * 16, 1 * 16, 5 * 16, 4 * 16)
+    assert list(frame["region_id"]) == list(range(len(frame)))
+    embeddings = region_embeddings(table)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
+    assert (embeddings[frame["cluster"] == 0].argmax(axis=1) == 0).all()
+
+
+def test_regions_do_not_depend_on_shard_size(tmp_path: Path) -> None:
+    tables = []
+    for per_shard in (1, 2, 5):
+        features, labels = _write_stores(tmp_path / str(per_shard), _pattern(5), per_shard)
+        tables.append(build_regions(features, labels, _manifest(5), min_area=0, max_extent=1.0))
+    assert tables[0].equals(tables[1]) and tables[1].equals(tables[2])
+
+
+def test_candidates_are_the_most_similar_half_of_other_images(tmp_path: Path) -> None:
+    features, labels = _write_stores(tmp_path, _pattern(7), per_shard=3)
+    regions = build_regions(features, labels, _manifest(7), min_area=0, max_extent=1.0)
+    candidates = build_candidates(regions, top_fraction=0.5, max_candidates=100, rows_per_block=4).to_pandas()
+    frame = regions.to_pandas().set_index("region_id")
+    for region_id, group in candidates.groupby("region_id"):
+        cluster, image = frame.loc[region_id, "cluster"], frame.loc[region_id, "image_index"]
+        same_cluster_other_images = ((frame["cluster"] == cluster) & (frame["image_index"] != image)).sum()
+        assert len(group) == math.ceil(0.5 * same_cluster_other_images)
+        assert (frame.loc[group["candidate_id"], "cluster"] == cluster).all()
+        assert (frame.loc[group["candidate_id"], "image_index"] != image).all()
+        assert list(group["rank"]) == list(range(len(group)))
+        assert (np.diff(group["similarity"].to_numpy()) <= 1e-6).all()
+    capped = build_candidates(regions, top_fraction=1.0, max_candidates=2)
+    assert pa.compute.max(pa.compute.value_counts(capped.column("region_id")).field("counts")).as_py() == 2
+
+
+def test_regions_refuse_stores_of_different_images(tmp_path: Path) -> None:
+    features, _ = _write_stores(tmp_path / "a", _pattern(3), per_shard=2)
+    _, labels = _write_stores(tmp_path / "b", _pattern(4), per_shard=2)
+    from umtfss.errors import InputError
+
+    with pytest.raises(InputError, match="different images"):
+        build_regions(features, labels, _manifest(4), min_area=0, max_extent=1.0)
