@@ -112,6 +112,9 @@ def test_evaluation_episodes_are_exact_seeded_and_never_self_supported(project: 
     assert episode["query_label"].shape == (row["height"], row["width"])
     assert episode["support_masks"].shape == (shots, 64, 64) and max(episode["query_extent"]) == 64
     assert (episode["query_label"] == 1).any()
+    boxed, _ = letterbox(episode["query_label"].numpy().astype(np.uint8), 64, is_mask=True)
+    assert episode["query_mask"].dtype == torch.int64 and np.array_equal(episode["query_mask"].numpy(), boxed)
+    assert manifest.iloc[episode["query_index"]]["image_id"] == specs[0].query_id
 
 
 def test_train_transform_crops_pads_and_fills_rotation_with_ignore() -> None:

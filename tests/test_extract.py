@@ -64,13 +64,14 @@ def test_features_match_backbone_and_padding_is_invalid(tmp_path: Path) -> None:
     np.testing.assert_allclose(norms, 1.0, atol=1e-2)
 
 
-def test_unreadable_image_fails_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+def test_corrupt_or_missing_image_fails_naming_it_and_writes_nothing(tmp_path: Path) -> None:
     paths = _write_images(tmp_path, [(32, 32), (32, 32)])
     Path(paths[1]).write_bytes(b"not a png")
     out = tmp_path / "features.zarr"
-    with pytest.raises(InputError, match="img1.png"):
-        extract_features(paths, ["a", "b"], out, CFG)
-    assert not out.exists() and not list(tmp_path.glob(".*.partial"))
+    for bad in (paths, [paths[0], str(tmp_path / "gone.png")]):
+        with pytest.raises(InputError, match=Path(bad[1]).name):
+            extract_features(bad, ["a", "b"], out, CFG)
+        assert not out.exists() and not list(tmp_path.glob(".*.partial"))
 
 
 def _store_digest(store: Path) -> str:

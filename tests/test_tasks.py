@@ -103,3 +103,34 @@ def test_regions_refuse_stores_of_different_images(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="different images"):
         build_regions(features, labels, _manifest(4), min_area=0, max_extent=1.0)
+
+
+def test_labels_finer_than_features_weight_each_feature_cell_by_its_member_share(tmp_path: Path) -> None:
+    # Felzenszwalb labels live at 2-px cells under 8-px feature cells: each feature cell holds 4x4 label cells.
+    grid, stride, cell, channels = 4, 8, 2, 6
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(1, grid, grid, channels)).astype(np.float32)
+    features /= np.linalg.norm(features, axis=-1, keepdims=True)
+    features = features.astype(np.float16)
+    labels = np.ones((1, grid * stride // cell, grid * stride // cell), np.int16)
+    labels[0, 0:2, 0:4] = 0  # the top half of feature cell (0, 0)
+    labels[0, 0:4, 4:8] = 0  # all of feature cell (0, 1)
+    feature_group = zarr.open_group(str(tmp_path / "features.zarr"), mode="w", attributes={
+        "image_ids": ["a"], "stride": stride, "input_size": grid * stride})
+    create_image_array(feature_group, "features", n_images=1, item_shape=(grid, grid, channels), dtype="float16",
+                       images_per_shard=1)[:] = features
+    label_group = zarr.open_group(str(tmp_path / "labels.zarr"), mode="w", attributes={
+        "image_ids": ["a"], "cell_size": cell, "input_size": grid * stride, "n_clusters": 2})
+    create_image_array(label_group, "labels", n_images=1, item_shape=labels.shape[1:], dtype="int16",
+                       images_per_shard=1, fill_value=-1)[:] = labels
+    manifest = pd.DataFrame({"image_id": ["a"], "height": [64], "width": [64]})  # twice the input: 4-px cells
+
+    table = build_regions(tmp_path / "features.zarr", tmp_path / "labels.zarr", manifest, min_area=0,
+                          max_extent=1.0)
+    region = table.to_pandas().set_index("cluster").loc[0]
+    assert region["cells"] == 24 and region["area"] == 24 * 4 * 4
+    assert (region["x0"], region["y0"], region["x1"], region["y1"]) == (0, 0, 32, 16)
+    expected = 0.5 * features[0, 0, 0].astype(np.float32) + features[0, 0, 1].astype(np.float32)
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(region_embeddings(table)[table.column("cluster").to_numpy() == 0][0], expected,
+                               atol=1e-3)

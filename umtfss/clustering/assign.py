@@ -33,11 +33,11 @@ INVALID = -1
 def label_block(features: np.ndarray, valid: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """int16 (s, G, G) nearest-centroid labels of a features block (s, G, G, C); -1 where not ``valid``.
 
-    Module level, so dask.distributed workers can import it.
+    Module level, so dask.distributed workers can import it. Only valid cells are computed: padding is never
+    a feature, and skipping it saves its share of the work.
     """
-    s, g1, g2, c = features.shape
-    labels = nearest_centroid(features.reshape(-1, c), centroids).astype(np.int16).reshape(s, g1, g2)
-    labels[~valid] = INVALID
+    labels = np.full(valid.shape, INVALID, dtype=np.int16)
+    labels[valid] = nearest_centroid(features[valid], centroids)
     return labels
 
 

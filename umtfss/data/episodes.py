@@ -208,20 +208,22 @@ def evaluation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, sh
 
 
 def load_eval_episode(spec: EpisodeSpec, manifest: pd.DataFrame, size: int) -> dict[str, Any]:
-    """The episode letterboxed to ``size``, plus ``query_label`` at the original resolution and
-    ``query_extent``, the resized query's (h, w) inside the canvas."""
+    """The episode letterboxed to ``size`` (the sampler keys, ``query_index`` = the query's manifest row), plus
+    ``query_label`` at the original resolution and ``query_extent``, the resized query's (h, w) inside the canvas."""
     rows = manifest.set_index("image_id")
     try:
         query, supports = rows.loc[spec.query_id], [rows.loc[i] for i in spec.support_ids]
     except KeyError as exc:
         raise InputError(f"episode image {exc} is not in the manifest") from None
-    query_image, _, extent = eval_transform(load_image(query["image_path"]), None, size)
+    label = binary_mask(load_mask(query["mask_path"]), spec.class_id)
+    query_image, query_mask, extent = eval_transform(load_image(query["image_path"]), label, size)
     support = []
     for row in supports:
         image, mask, _ = eval_transform(load_image(row["image_path"]),
                                         binary_mask(load_mask(row["mask_path"]), spec.class_id), size)
         support.append((image, mask))
     support_images, support_masks = _stack(support)
-    label = binary_mask(load_mask(query["mask_path"]), spec.class_id)
-    return {"query_image": query_image, "support_images": support_images, "support_masks": support_masks,
-            "query_label": torch.from_numpy(label).long(), "query_extent": extent, "class_id": spec.class_id}
+    return {"query_image": query_image, "query_mask": query_mask, "support_images": support_images,
+            "support_masks": support_masks, "class_id": spec.class_id,
+            "query_index": int(rows.index.get_loc(spec.query_id)),
+            "query_label": torch.from_numpy(label).long(), "query_extent": extent}
