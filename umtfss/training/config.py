@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from umtfss.config import Config
 
@@ -42,6 +42,24 @@ class TrainConfig(Config):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class ScoreConfig(Config):
+    """How finetuned models are scored where it differs from the `evaluate` section (null = as there).
+
+    One score per matrix item: with many items, fewer episodes or shots keep the matrix affordable.
+    """
+
+    shots: list[int] | None = None
+    episodes: int | None = Field(None, ge=1)
+    seeds: list[int] | None = None
+
+    @field_validator("shots", "seeds")
+    @classmethod
+    def _check_non_empty(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or min(value) < 0):
+            raise ValueError(f"must be null or a non-empty list of non-negative integers, got {value}")
+        return value
+
+
 class FinetuneConfig(Config):
     """Label-fraction finetuning: a DVC matrix over folds x fractions x init.
 
@@ -54,3 +72,4 @@ class FinetuneConfig(Config):
     inits: list[Literal["pretrained", "scratch"]] = Field(default_factory=lambda: ["pretrained", "scratch"])
     epochs: int | None = Field(None, ge=1, description="passes over the fraction's images; null = train.steps")
     train: TrainConfig = TrainConfig(steps=1000, sgd=SGDConfig(lr=1e-4), adamw=AdamWConfig(lr=1e-4))
+    score: ScoreConfig = ScoreConfig()

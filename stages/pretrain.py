@@ -1,0 +1,66 @@
+"""pretrain: meta-train the few-shot segmenter on pseudo episodes mined from unlabeled images.
+
+Writes ``models/pretrain.pt``, and dvclive curves (loss, foreground IoU, learning rates) in
+``dvclive/pretrain``.
+No labels and no held-out classes are looked at: the model is the one at the last step.
+
+Resumes from ``checkpoints/pretrain/`` after a kill (same params and inputs); data-parallel with
+``torchrun --nproc_per_node N -m stages.pretrain``.
+"""
+
+from __future__ import annotations
+
+from dvclive import Live
+
+from pipeline import paths
+from pipeline.entry import run_stage
+from pipeline.params import Params
+from umtfss.data.episodes import PseudoEpisodes
+from umtfss.model import FewShotSegmenter
+from umtfss.training.checkpoint import save_model
+from umtfss.training.distributed import is_main_process
+from umtfss.training.loop import train
+from umtfss.training.state import clear_states, content_hash, seed_everything
+
+# Everything the pseudo episodes are read from: a state trained on other inputs is never resumed.
+INPUTS = (paths.MANIFEST, paths.DATASET, paths.LABELS, paths.REGIONS, paths.CANDIDATES)
+
+
+def main(params: Params) -> None:
+    cfg = params.pretrain
+    seed_everything(cfg.seed)  # the model's random init
+    model = FewShotSegmenter(params.model)
+    episodes = PseudoEpisodes(
+        manifest=paths.MANIFEST,
+        labels=paths.LABELS,
+        regions=paths.REGIONS,
+        candidates=paths.CANDIDATES,
+        shots=cfg.shots,
+        crop_size=cfg.crop_size,
+        augment=cfg.augment,
+        seed=cfg.seed,
+    )
+    main_process = is_main_process()
+    live = (
+        Live(str(paths.PRETRAIN_LIVE), resume=True, save_dvc_exp=False, dvcyaml=None)
+        if main_process
+        else None
+    )
+    identity = {"model": params.model.model_dump(mode="json"), "inputs": content_hash(INPUTS)}
+    train(model, episodes, cfg, state_dir=paths.PRETRAIN_CHECKPOINTS, live=live, identity=identity)
+    if main_process:
+        meta = {
+            "stage": "pretrain",
+            "step": cfg.steps,
+            "params": {
+                "model": params.model.model_dump(mode="json"),
+                "pretrain": cfg.model_dump(mode="json"),
+            },
+        }
+        save_model(paths.PRETRAINED, model, params.model, meta)
+        live.end()  # type: ignore[union-attr]
+        clear_states(paths.PRETRAIN_CHECKPOINTS)  # the model is written: the states served their purpose
+
+
+if __name__ == "__main__":
+    run_stage(main)

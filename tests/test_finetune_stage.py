@@ -1,0 +1,90 @@
+"""The `finetune` stage: one matrix item trains on a labeled fraction and scores the fold's novel classes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import Project, create_project, deep_update
+from pipeline.params import parse_params
+from umtfss.model import FewShotSegmenter
+from umtfss.training.checkpoint import load_model, save_model
+
+# score: all null, so finetuned models are scored exactly as the `evaluate` section says
+FINETUNE = {"finetune": {"train": {"steps": 3, "checkpoint_every": 2},
+                         "score": {"shots": None, "episodes": None, "seeds": None}}}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny prepared project with a models/pretrain.pt (a fresh model: only its format matters here)."""
+    project = create_project(tmp_path_factory.mktemp("prepared"), FINETUNE)
+    project.run(sys.executable, "-m", "stages.prepare")
+    model_cfg = parse_params(project.params()).model
+    torch.manual_seed(0)
+    model = FewShotSegmenter(model_cfg)
+    save_model(project.root / "models/pretrain.pt", model, model_cfg, {"stage": "pretrain"})
+    return project.root
+
+
+def _copy(prepared: Path, root: Path, update: dict) -> Project:
+    project = create_project(root, deep_update(FINETUNE, update))
+    for name in ("data", "models"):
+        (project.root / name).mkdir()
+    for name in ("dataset", "manifest.parquet", "fractions"):
+        (project.root / "data" / name).symlink_to(prepared / "data" / name)
+    (project.root / "models/pretrain.pt").symlink_to(prepared / "models/pretrain.pt")
+    return project
+
+
+def _finetune(project: Project, init: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = ["-m", "stages.finetune", "--fold", "0", "--fraction", "20", "--init", init]
+    return project.run(sys.executable, *command, check=check)
+
+
+@pytest.mark.parametrize("init", ["pretrained", "scratch"])
+def test_finetune_writes_its_model_and_novel_class_scores(prepared: Path, tmp_path: Path, init: str) -> None:
+    project = _copy(prepared, tmp_path / "p", {})
+    _finetune(project, init)
+
+    params = parse_params(project.params())
+    model, meta = load_model(project.root / f"models/finetune/fold0-20pct-{init}.pt", expected=params.model)
+    assert (meta["stage"], meta["fold"], meta["fraction"], meta["init"], meta["step"]) == (
+        "finetune", 0, 20, init, 3)
+    scores = json.loads((project.root / f"metrics/finetune/fold0-20pct-{init}.json").read_text())
+    assert (scores["fold"], scores["fraction"], scores["init"]) == (0, 20, init)
+    result = scores["fold0"]["1shot"]["model"]
+    assert 0 <= result["miou_mean"] <= 100
+    assert [run["episodes"] for run in result["per_seed"]] == [params.evaluate.episodes] * len(
+        params.evaluate.seeds)
+    assert not list((project.root / "checkpoints/finetune").rglob("*.pt"))
+    if init == "pretrained":  # trained onwards from the pretrained weights, not from a fresh init
+        pretrained, _ = load_model(project.root / "models/pretrain.pt")
+        head = [name for name in model.state_dict() if name.startswith("head.")][0]
+        assert not torch.equal(model.state_dict()[head], pretrained.state_dict()[head])
+
+
+def test_epochs_set_the_steps_from_the_fraction_size_and_score_overrides_apply(
+    prepared: Path, tmp_path: Path
+) -> None:
+    update = {"epochs": 2, "train": {"batch_size": 4, "checkpoint_every": 100}, "score": {"episodes": 3}}
+    project = _copy(prepared, tmp_path / "p", {"finetune": update})
+    _finetune(project, "scratch")
+    images = len((prepared / "data/fractions/train_20.txt").read_text().split())
+    _, meta = load_model(project.root / "models/finetune/fold0-20pct-scratch.pt")
+    assert meta["step"] == 2 * -(-images // 4)
+    scores = json.loads((project.root / "metrics/finetune/fold0-20pct-scratch.json").read_text())
+    assert scores["fold0"]["1shot"]["model"]["per_seed"][0]["episodes"] == 3
+
+
+def test_a_pretrained_model_of_another_config_is_refused(prepared: Path, tmp_path: Path) -> None:
+    project = _copy(prepared, tmp_path / "p", {"model": {"dim": 64}})
+    result = _finetune(project, "pretrained", check=False)
+    assert result.returncode == 2
+    assert "pretrain.pt is of another model config: dim: checkpoint 32, expected 64" in result.stderr
+    assert not (project.root / "models/finetune").exists()

@@ -1,0 +1,216 @@
+"""Episodic training of a few-shot segmenter, resumable after a kill and data-parallel under ``torchrun``.
+
+One step: a batch of episodes (query, K supports and their masks), cross-entropy of the query's 2-class logits
+against its mask (255 ignored), one step of both optimisers (:mod:`umtfss.training.optim`). The episode order
+comes from the seed alone (:class:`EpisodeOrder`), and the state saved every ``checkpoint_every`` steps holds
+every random generator, so a run killed and resumed any number of times ends with the same weights as one
+that never stopped (bitwise on the CPU, given the same thread count). This holds when the episode dataset's
+randomness depends only on the episode index, or on the global generators with ``num_workers: 0``.
+
+Multi-process: ``torchrun --nproc_per_node N -m stages.pretrain`` (see :mod:`umtfss.training.distributed`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from dvclive import Live
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from umtfss.device import resolve_device
+from umtfss.training import distributed
+from umtfss.training.config import TrainConfig
+from umtfss.training.live import log_metrics, rewind
+from umtfss.training.optim import Optimizers, build_optimizers
+from umtfss.training.sampler import EpisodeOrder
+from umtfss.training.state import (
+    capture_rng,
+    clear_states,
+    fingerprint,
+    load_state,
+    restore_rng,
+    save_state,
+    seed_everything,
+)
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = 255
+# Sums over the steps since the last log: loss, steps, foreground intersection, foreground union.
+_WINDOW_SIZE = 4
+
+
+def train(
+    model: nn.Module,
+    episodes: Dataset,
+    cfg: TrainConfig,
+    *,
+    state_dir: str | os.PathLike[str],
+    live: Live | None = None,
+    identity: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Train ``model`` for ``cfg.steps`` steps on batches of ``episodes``; return it (unwrapped).
+
+    ``state_dir``: where resumable states are kept. Training continues from the newest one when it belongs to
+    this run: same ``cfg``, world size and ``identity`` (JSON-able: whatever else defines the run, such as the
+    model config and hashes of the inputs and initial weights); otherwise the folder is cleared first.
+    ``live``: dvclive logger for loss, foreground IoU and learning rates every ``cfg.log_every`` steps.
+    """
+    device = resolve_device(cfg.device, distributed.current().local_rank)
+    with distributed.session(device) as process:
+        if cfg.batch_size % process.world_size:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} does not split over {process.world_size} processes"
+            )
+        model.to(device)
+        optimizers = build_optimizers(model, cfg)
+        defined_by = {"train": cfg.model_dump(mode="json"), "world_size": process.world_size}
+        run = fingerprint({**defined_by, **(identity or {})})
+        start, window = _resume(state_dir, run, model, optimizers, cfg.seed, process)
+        if live is not None and process.is_main:
+            rewind(live, start)
+
+        net: nn.Module = model
+        if process.distributed:
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        batches = iter(_loader(episodes, cfg, start, process, device))
+        model.train()
+        tick = time.perf_counter()
+        for step in range(start + 1, cfg.steps + 1):
+            window += _train_step(net, next(batches), optimizers, device)
+            last = step == cfg.steps
+            if step % cfg.log_every == 0 or last:
+                seconds_per_step = (time.perf_counter() - tick) / window[1].item()
+                _report(
+                    live if process.is_main else None, step, cfg.steps, window, optimizers, seconds_per_step
+                )
+                window, tick = torch.zeros_like(window), time.perf_counter()
+            if step % cfg.checkpoint_every == 0 or last:
+                _checkpoint(state_dir, run, step, model, optimizers, window, process)
+        distributed.barrier()  # no process leaves before the last state is written
+    return model
+
+
+def _resume(
+    state_dir: str | os.PathLike[str],
+    run: str,
+    model: nn.Module,
+    optimizers: Optimizers,
+    seed: int,
+    process: distributed.Process,
+) -> tuple[int, torch.Tensor]:
+    """Load this run's newest state, or seed a fresh start; returns the steps done and the log window."""
+    state = load_state(state_dir, run)
+    distributed.barrier()  # every process has read the folder before it may be cleared
+    if state is None:
+        if process.is_main:
+            clear_states(state_dir)
+        seed_everything(seed + process.rank)  # ranks differ in dropout and agree on weights (DDP syncs them)
+        return 0, torch.zeros(_WINDOW_SIZE, dtype=torch.float64)
+    model.load_state_dict(state["model"])
+    optimizers.load_state_dict(state["optimizers"])
+    restore_rng(state["rng"][process.rank])
+    return state["step"], state["window"][process.rank]
+
+
+def _checkpoint(
+    state_dir: str | os.PathLike[str],
+    run: str,
+    step: int,
+    model: nn.Module,
+    optimizers: Optimizers,
+    window: torch.Tensor,
+    process: distributed.Process,
+) -> None:
+    """Save the state after ``step``: rank 0 writes it, with every process's generators and log window."""
+    rng, windows = distributed.gather(capture_rng()), distributed.gather(window)
+    if process.is_main:
+        state = {
+            "fingerprint": run,
+            "step": step,
+            "model": model.state_dict(),
+            "optimizers": optimizers.state_dict(),
+            "rng": rng,
+            "window": windows,
+        }
+        save_state(state_dir, state)
+
+
+def _loader(
+    episodes: Dataset, cfg: TrainConfig, start: int, process: distributed.Process, device: torch.device
+) -> DataLoader:
+    """Batches of this process's share of the episode stream, from step ``start`` on."""
+    per_process = cfg.batch_size // process.world_size
+    order = EpisodeOrder(
+        len(episodes),  # type: ignore[arg-type]
+        cfg.seed,
+        start=start * per_process,
+        rank=process.rank,
+        world_size=process.world_size,
+    )
+    return DataLoader(
+        episodes,
+        batch_size=per_process,
+        sampler=order,
+        num_workers=cfg.num_workers,
+        # A private generator: creating the loader must not draw from the global one that dropout uses.
+        generator=torch.Generator().manual_seed(cfg.seed),
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _train_step(
+    net: nn.Module, batch: dict[str, Any], optimizers: Optimizers, device: torch.device
+) -> torch.Tensor:
+    """One optimisation step; returns its window contribution (loss, 1 step, fg intersection, fg union)."""
+    query = batch["query_image"].to(device, non_blocking=True)
+    target = batch["query_mask"].to(device, non_blocking=True)
+    supports = batch["support_images"].to(device, non_blocking=True)
+    support_masks = batch["support_masks"].to(device, non_blocking=True)
+    logits = net(query, supports, support_masks)
+    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+    optimizers.zero_grad()
+    loss.backward()
+    optimizers.step()
+    with torch.no_grad():
+        valid = target != IGNORE_INDEX
+        predicted = (logits.argmax(1) == 1) & valid
+        actual = (target == 1) & valid
+        counts = torch.stack([(predicted & actual).sum(), (predicted | actual).sum()]).double().cpu()
+    return torch.cat([torch.tensor([loss.item(), 1.0], dtype=torch.float64), counts])
+
+
+def _report(
+    live: Live | None,
+    step: int,
+    steps: int,
+    window: torch.Tensor,
+    optimizers: Optimizers,
+    seconds_per_step: float,
+) -> None:
+    """Log the window's mean loss and pooled foreground IoU over all processes."""
+    loss_sum, count, intersection, union = distributed.all_sum(window.clone()).tolist()
+    metrics = {
+        "loss": loss_sum / count,
+        "fg_iou": intersection / union if union else 1.0,
+        **optimizers.learning_rates(),
+    }
+    if live is not None:
+        log_metrics(live, step, metrics)
+    if distributed.is_main_process():
+        log.info(
+            "step %d/%d loss %.4f fg_iou %.3f (%.3f s/step)",
+            step,
+            steps,
+            metrics["loss"],
+            metrics["fg_iou"],
+            seconds_per_step,
+        )
