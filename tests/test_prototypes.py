@@ -39,6 +39,54 @@ def test_hamming_kmeans_puts_near_duplicates_together() -> None:
     assert index.unique().numel() == 3  # and distinct groups do not share a cluster
 
 
+def _dense_hamming_kmeans(
+    codes: torch.Tensor, members: torch.Tensor, clusters: torch.Tensor, iterations: int
+) -> torch.Tensor:
+    """The clustering spelled out on the full padded rows: farthest-point seeding from each set's first
+    member, then ``iterations`` rounds of nearest-centroid assignment (first slot on ties) and per-bit
+    majority votes (a tied bit or an empty cluster keeps its bits), then a final assignment."""
+    g, n, bits = codes.shape
+    width = int(clusters.max())
+    rows = torch.arange(g)
+    usable = torch.arange(width) < clusters[:, None]
+    centroids = codes.new_zeros(g, width, bits)
+    distance = torch.where(members, torch.inf, -1.0)
+    chosen = members.int().argmax(1)
+    for slot in range(min(width, n)):
+        centroids[:, slot] = codes[rows, chosen]
+        distance = torch.minimum(distance, (bits - codes @ codes[rows, chosen][..., None]).squeeze(-1) / 2)
+        distance[rows, chosen] = -1.0
+        chosen = distance.argmax(1)
+
+    def assign() -> torch.Tensor:
+        return (codes @ centroids.transpose(1, 2)).masked_fill(~usable[:, None], -torch.inf).argmax(-1)
+
+    for _ in range(iterations):
+        onehot = torch.nn.functional.one_hot(assign(), width).float() * members[..., None]
+        votes = onehot.transpose(1, 2) @ codes
+        centroids = torch.where(votes == 0, centroids, torch.sign(votes))
+    return assign()
+
+
+def test_hamming_kmeans_matches_the_dense_reference_exactly() -> None:
+    # Sets of every size, duplicate codes (empty clusters) and iteration counts past convergence.
+    generator = torch.Generator().manual_seed(7)
+    for trial in range(60):
+        g, bits = 1 + trial % 4, (8, 16, 64)[trial % 3]
+        n = int(torch.randint(1, 90, (1,), generator=generator))
+        base = torch.randn(int(torch.randint(1, 30, (1,), generator=generator)), DIM, generator=generator)
+        tokens = base[torch.randint(len(base), (g, n), generator=generator)]
+        tokens = tokens + (trial % 2) * 0.3 * torch.randn(g, n, DIM, generator=generator)
+        codes = sign_codes(tokens, torch.randn(DIM, bits, generator=generator))
+        members = torch.rand(g, n, generator=generator) < torch.rand(g, 1, generator=generator)
+        wanted = torch.randint(1, 25, (g,), generator=generator)
+        clusters = torch.minimum(wanted, members.sum(1)).clamp(min=1)
+        iterations = trial % 12
+        expected = _dense_hamming_kmeans(codes, members, clusters, iterations)
+        index = hamming_kmeans(codes, members, clusters, iterations)
+        assert torch.equal(index[members], expected[members]), trial
+
+
 def test_prototypes_are_the_means_of_tight_groups() -> None:
     fg_tokens, fg_group = _groups(n_groups=3, copies=10, noise=0.05, seed=1)
     bg_tokens, bg_group = _groups(n_groups=4, copies=8, noise=0.05, seed=2)

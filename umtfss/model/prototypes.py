@@ -7,7 +7,8 @@ code, centroid = per-bit majority of its members). A prototype is the mean of it
 gradients reach the tokens; the grouping itself is discrete and carries none.
 
 Everything is batched: each episode has two clustering problems (foreground, background), solved together
-as ``2B`` padded sets with member masks; the only Python loop is over centroid slots while seeding. Prototypes
+as ``2B`` sets with member masks, each compacted to its own members; the only Python loops are over centroid
+slots while seeding and over the k-means iterations. Prototypes
 come back padded to ``k_fg + k_bg`` slots with a validity mask; a slot is invalid when its kind has fewer
 tokens than prototypes or none, or when its cluster ended empty. Invalid slots hold zeros and must be masked
 out of attention, never attended to.
@@ -43,35 +44,82 @@ def hamming_kmeans(
     """Cluster index of every token in each of ``G`` sets by k-means on ±1 codes in Hamming space.
 
     ``codes`` (G, N, bits); ``members`` (G, N) bool, the tokens of each set; ``clusters`` (G,) int64, the
-    number of clusters per set (at most its member count). Returns (G, N) int64 in ``[0, clusters.max())``;
-    values of non-members are meaningless. Clusters may end empty (duplicate codes); callers find them by
-    counting.
+    number of clusters per set (1 to its member count; 1 for an empty set). Returns (G, N) int64 in
+    ``[0, clusters.max())``; values of non-members are meaningless. Clusters may end empty (duplicate codes);
+    callers find them by counting.
+
+    Each set is clustered on its own members only: they are moved to the front of their row (in token order,
+    so every first-index tie-break picks the same token as on the full row), and the rows are cut to the
+    largest member count. A ``G * N`` problem where most tokens belong to the other kind shrinks accordingly.
     """
     g, n, bits = codes.shape
+    device, dtype = codes.device, codes.dtype
     width = int(clusters.max())
-    rows = torch.arange(g, device=codes.device)
-    slots = torch.arange(width, device=codes.device) < clusters[:, None]  # (G, width) usable centroids
-    centroids = codes.new_zeros(g, width, bits)
-    # Farthest-point seeding; the distance of a member to the chosen centroids, -1 for non-members and chosen.
-    distance = torch.where(members, torch.inf, -1.0).to(codes.dtype)
-    chosen = members.int().argmax(1)
-    for slot in range(min(width, n)):
-        centroid = codes[rows, chosen]
-        centroids[:, slot] = centroid
-        distance = torch.minimum(distance, (bits - codes @ centroid[..., None]).squeeze(-1) / 2)
-        distance[rows, chosen] = -1.0
-        chosen = distance.argmax(1)
+    count = members.sum(1)
+    m = max(int(count.max()), 1)
+    order = torch.argsort((~members).to(torch.uint8), dim=1, stable=True)[:, :m]  # (G, m) token of each row
+    present = torch.arange(m, device=device) < count[:, None]  # (G, m) real members, not padding
+    # Padding rows get an all-zero code: it agrees with nothing and adds nothing to a vote.
+    own = codes.gather(1, order[..., None].expand(g, m, bits)) * present[..., None]
+    rows = torch.arange(g, device=device)
 
-    def assign() -> torch.Tensor:
-        agreement = (codes @ centroids.transpose(1, 2)).masked_fill(~slots[:, None, :], -torch.inf)
-        return agreement.argmax(-1)  # most agreeing bits = least Hamming distance
+    # Farthest-point seeding: the next centroid is the member least like all chosen ones. ``closeness`` is a
+    # member's greatest agreement with a chosen centroid (least Hamming distance, mirrored); chosen members
+    # and padding hold +inf so that argmin skips them while an unchosen member is left.
+    closeness = torch.where(present, -torch.inf, torch.inf).to(dtype)
+    # (G, bits, m): one code against all members is then a row times a matrix, the fast matvec layout.
+    columns = own.transpose(1, 2).contiguous()
+    chosen = torch.zeros(g, dtype=torch.long, device=device)
+    seeds = [chosen]
+    for _ in range(1, width):
+        agreement = torch.bmm(own[rows, chosen][:, None], columns).squeeze(1)
+        closeness = torch.maximum(closeness, agreement)
+        closeness[rows, chosen] = torch.inf
+        chosen = closeness.argmin(1)
+        seeds.append(chosen)
+    centroids = own[rows[:, None], torch.stack(seeds, 1)]  # (G, width, bits)
 
+    # Assignment packs the slot into the score, so that one max (far cheaper than argmax on CPU) yields both:
+    # score = scale * agreement + (scale - 1 - slot), scale a power of two >= width, so the best score has the
+    # most agreeing bits and, among ties, the lowest slot (argmax's first-index rule). A slot past its set's
+    # cluster count scores as slot 0's centroid with its own lower tie term, so it never wins. Scores are
+    # integers; float32 keeps them, and every partial sum of the matmul, exact while below 2**24.
+    scale = 1 << (width - 1).bit_length()
+    if scale * (bits + 1) >= 1 << 24:
+        raise ValueError(f"{bits} bits and {width} clusters exceed the exact float32 range of the scores")
+    slot = torch.arange(width, device=device)
+    usable = (slot < clusters[:, None])[..., None]  # (G, width, 1)
+    tie = (scale - 1 - slot).to(dtype)[:, None].expand(g, width, 1)
+    extended = torch.cat([columns, columns.new_ones(g, 1, m)], 1)  # the constant row picks up the tie term
+
+    def scores(centroids: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+        """(G, len(picked), m) scores of the slots ``picked`` against every member."""
+        effective = torch.where(usable, centroids, centroids[:, :1])[:, picked]
+        return torch.bmm(torch.cat([effective * scale, tie[:, picked]], -1), extended)
+
+    def assign(table: torch.Tensor) -> torch.Tensor:
+        return scale - 1 - table.amax(1).long() % scale  # floor modulo: the tie term, whatever the agreement
+
+    # The (G, width, m) score table is kept between iterations and only the slots whose centroid changed (in
+    # any set) are rescored: the clustering settles quickly, and later iterations move a few centroids only.
+    table = scores(centroids, slot)
+    index = assign(table)
+    flat = own.flatten(0, 1)
     for _ in range(iterations):
-        onehot = torch.nn.functional.one_hot(assign(), width).to(codes.dtype) * members[..., None]
-        votes = onehot.transpose(1, 2) @ codes  # (G, width, bits)
+        # Votes by scatter-add into each member's (set, slot) row: no (G, m, width) one-hot.
+        votes = own.new_zeros(g * width, bits).index_add_(0, (rows[:, None] * width + index).flatten(), flat)
+        votes = votes.view(g, width, bits)
         # A tied bit and an empty cluster keep their previous centroid bits.
-        centroids = torch.where(votes == 0, centroids, torch.sign(votes))
-    return assign()
+        updated = torch.where(votes == 0, centroids, torch.sign(votes))
+        # Slot 0 stands in for the unusable slots, so its change rescores them too.
+        moved = (updated != centroids).any(-1)
+        moved = (moved | (moved[:, :1] & ~usable[..., 0])).any(0).nonzero().squeeze(1)
+        if moved.numel() == 0:
+            break  # a fixed point: every further iteration would repeat this one exactly
+        centroids = updated
+        table.index_copy_(1, moved, scores(centroids, moved))
+        index = assign(table)
+    return index.new_zeros(g, n).scatter_(1, order, index)
 
 
 def group_prototypes(
