@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from umtfss.cli import app
 from umtfss.model import FewShotSegmenter
 from umtfss.model.config import ModelConfig
+from umtfss.predict import read_support
 from umtfss.training.checkpoint import save_model
 
 TINY = ModelConfig.model_validate(
@@ -47,7 +48,8 @@ def _run(*args: str | Path):
 
 
 def test_predict_writes_masks_and_overlays_at_query_size(tmp_path: Path, checkpoint: Path) -> None:
-    supports = [(_image(tmp_path / f"s{i}.png", 40, 56, i), _mask(tmp_path / f"s{i}_mask.png", 40, 56)) for i in (0, 1)]
+    supports = [(_image(tmp_path / f"s{i}.png", 40, 56, i), _mask(tmp_path / f"s{i}_mask.png", 40, 56))
+                for i in (0, 1)]
     folder = tmp_path / "queries"
     folder.mkdir()
     _image(folder / "a.png", 48, 30, 2)
@@ -59,9 +61,10 @@ def test_predict_writes_masks_and_overlays_at_query_size(tmp_path: Path, checkpo
                   "--query", folder, "--query", single, "--out", out, "--size", 64, "--device", "cpu")
     assert result.exit_code == 0, result.output
     for name, (h, w) in {"a": (48, 30), "b": (33, 70), "c": (64, 64)}.items():
-        mask = np.asarray(Image.open(out / f"{name}_mask.png"))
-        assert mask.shape == (h, w)
-        assert set(np.unique(mask)) <= {0, 255}
+        mask = Image.open(out / f"{name}_mask.png")
+        assert mask.mode == "P"  # class ids 0 / 1 under a black and white palette
+        assert np.asarray(mask).shape == (h, w)
+        assert set(np.unique(mask)) <= {0, 1}
         assert Image.open(out / f"{name}_overlay.png").size == (w, h)
     assert len(list(out.iterdir())) == 6
 
@@ -77,7 +80,8 @@ def _assert_refused(result, *fragments: str) -> None:
 def test_refuses_mask_of_another_size(tmp_path: Path, checkpoint: Path) -> None:
     image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 50)
     query = _image(tmp_path / "q.png", 40, 40, 1)
-    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", query, "--out", tmp_path / "o")
+    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", query,
+                  "--out", tmp_path / "o")
     _assert_refused(result, str(mask), "50x40")
 
 
@@ -94,8 +98,8 @@ def test_refuses_unreadable_query(tmp_path: Path, checkpoint: Path) -> None:
     image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
     broken = tmp_path / "broken.png"
     broken.write_text("not a png")
-    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", broken, "--out", tmp_path / "o",
-                  "--size", 64)
+    result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", broken,
+                  "--out", tmp_path / "o", "--size", 64)
     _assert_refused(result, str(broken))
 
 
@@ -106,6 +110,45 @@ def test_refuses_checkpoint_of_another_format_version(tmp_path: Path, checkpoint
     query = _image(tmp_path / "q.png", 40, 40, 1)
     result = _run("--checkpoint", stale, "--support", image, mask, "--query", query, "--out", tmp_path / "o")
     _assert_refused(result, str(stale), "format_version")
+
+
+def test_refuses_checkpoint_of_another_model(tmp_path: Path) -> None:
+    foreign = tmp_path / "resnet.pt"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}}, foreign)
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
+    query = _image(tmp_path / "q.png", 40, 40, 1)
+    result = _run("--checkpoint", foreign, "--support", image, mask, "--query", query,
+                  "--out", tmp_path / "o")
+    _assert_refused(result, str(foreign), "not a umtfss checkpoint")
+
+
+def test_support_dir_pairs_images_with_their_masks(tmp_path: Path, checkpoint: Path) -> None:
+    folder = tmp_path / "supports"
+    folder.mkdir()
+    for i, suffix in enumerate((".png", ".jpg")):
+        _image(folder / f"s{i}{suffix}", 40, 56, i)
+        _mask(folder / f"s{i}_mask.png", 40, 56)
+    query = _image(tmp_path / "q.png", 40, 40, 2)
+    args = ("--checkpoint", checkpoint, "--query", query, "--size", 64, "--device", "cpu")
+    result = _run(*args, "--support-dir", folder, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["q_mask.png", "q_overlay.png"]
+
+    # The two supports as explicit pairs give the same mask: the folder's pairing is the same.
+    explicit = _run(*args, "--support", folder / "s0.png", folder / "s0_mask.png",
+                    "--support", folder / "s1.jpg", folder / "s1_mask.png", "--out", tmp_path / "e")
+    assert explicit.exit_code == 0, explicit.output
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o" / "q_mask.png")),
+                                  np.asarray(Image.open(tmp_path / "e" / "q_mask.png")))
+
+    # A written mask reads back as a support mask of the same object (class id 1 under a palette), so a
+    # checked prediction can serve as a support; a 0/255 mask would read as all ignore.
+    written = tmp_path / "o" / "q_mask.png"
+    _, support_mask = read_support(query, written, class_id=None)
+    np.testing.assert_array_equal(support_mask, np.asarray(Image.open(written)))
+
+    (folder / "s1_mask.png").unlink()
+    _assert_refused(_run(*args, "--support-dir", folder, "--out", tmp_path / "o2"), str(folder), "s1.jpg")
 
 
 def test_support_needs_a_mask(tmp_path: Path, checkpoint: Path) -> None:

@@ -77,11 +77,15 @@ def finetune(
 def predict(
     ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Option(help="model checkpoint (models/*.pt)")],
-    support: Annotated[
-        list[Path], typer.Option(metavar="IMG MASK", help="a support image and its mask; repeat for K shots")
-    ],
     query: Annotated[list[Path], typer.Option(help="query image, or folder of images; repeatable")],
     out: Annotated[Path, typer.Option(help="output folder")],
+    support: Annotated[
+        list[Path] | None,
+        typer.Option(metavar="IMG MASK", help="a support image and its mask; repeat for K shots"),
+    ] = None,
+    support_dir: Annotated[
+        Path | None, typer.Option(help="folder of support images, each with its <name>_mask.png beside it")
+    ] = None,
     size: Annotated[int, typer.Option(help="longer side the images are resized to", min=32)] = 473,
     class_id: Annotated[
         int | None, typer.Option(help="mask value of the object; default: every non-zero value except 255")
@@ -91,10 +95,11 @@ def predict(
     """Segment query images like the annotated supports: writes <name>_mask.png and <name>_overlay.png."""
     from umtfss.errors import UmtfssError  # imported here: stage commands need neither torch nor the model
     from umtfss.predict import predict as run_predict
+    from umtfss.predict import support_pairs
 
     # Typer has no repeatable two-value options: each --support takes the image, and the mask after it is
     # left over as an extra argument, in the same order.
-    masks = [Path(arg) for arg in ctx.args]
+    support, masks = support or [], [Path(arg) for arg in ctx.args]
     if len(masks) != len(support):
         raise typer.BadParameter(
             f"each --support needs an image and a mask; got {len(support)} images and {len(masks)} masks "
@@ -102,8 +107,10 @@ def predict(
             param_hint="--support",
         )
     try:
-        written = run_predict(checkpoint, list(zip(support, masks, strict=True)), query, out, size=size,
-                              class_id=class_id, device=device)
+        pairs = list(zip(support, masks, strict=True))
+        if support_dir is not None:
+            pairs += support_pairs(support_dir)
+        written = run_predict(checkpoint, pairs, query, out, size=size, class_id=class_id, device=device)
     except UmtfssError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

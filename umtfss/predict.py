@@ -1,7 +1,8 @@
 """Segment new images with a trained checkpoint: a few annotated supports, any number of query images.
 
 Images are letterboxed to ``size`` as in evaluation; each query's logits are cropped to the resized image,
-resized back to its original size and arg-maxed, so the written mask has the query's own size.
+resized back to its original size and arg-maxed, so the written mask has the query's own size. Masks are
+palette PNGs of class ids (0 background, 1 object; shown black and white), the dataset masks' convention.
 """
 
 from __future__ import annotations
@@ -15,14 +16,42 @@ import torch
 from PIL import Image
 
 from umtfss.data.images import IGNORE, letterbox, load_image, load_mask, to_tensor
+from umtfss.device import resolve_device
 from umtfss.errors import InputError
 from umtfss.evaluation.overlays import overlay
 from umtfss.evaluation.protocol import predict_mask
-from umtfss.device import resolve_device
 from umtfss.io import atomic_output
 from umtfss.training.checkpoint import load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# A support folder pairs <stem>.<ext> with <stem>_mask.png: the name predict gives its own masks, so a checked
+# prediction can be reused as a support.
+MASK_SUFFIX = "_mask.png"
+# Index 1 (the object) shown white; the stored values stay the class ids 0 / 1 that load_mask reads back.
+MASK_PALETTE = [0, 0, 0, 255, 255, 255]
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def support_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    """Every image of ``folder`` with its ``<stem>_mask.png``; ``InputError`` for an image without its mask, a
+    mask without its image, or a folder with neither."""
+    if not folder.is_dir():
+        raise InputError(f"support folder {folder} not found")
+    files = _images(folder)
+    masks = {p for p in files if p.name.endswith(MASK_SUFFIX)}
+    pairs = [(image, folder / f"{image.stem}{MASK_SUFFIX}") for image in files if image not in masks]
+    lacking = [image.name for image, mask in pairs if mask not in masks]
+    if lacking:
+        raise InputError(f"support folder {folder}: no <name>{MASK_SUFFIX} for {lacking}")
+    orphans = sorted(masks - {mask for _, mask in pairs})
+    if orphans:
+        raise InputError(f"support folder {folder}: masks without an image: {[m.name for m in orphans]}")
+    if not pairs:
+        raise InputError(f"support folder {folder} holds no image with a <name>{MASK_SUFFIX} mask")
+    return pairs
 
 
 def read_support(image_path: Path, mask_path: Path, class_id: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +75,7 @@ def query_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(_images(path))
         elif path.is_file():
             files.append(path)
         else:
@@ -60,6 +89,12 @@ def query_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def _palette_mask(mask: np.ndarray) -> Image.Image:
+    picture = Image.fromarray(mask)
+    picture.putpalette(MASK_PALETTE)  # makes the greyscale image a palette one, values unchanged
+    return picture
+
+
 def predict(
     checkpoint: str | os.PathLike[str],
     supports: Sequence[tuple[Path, Path]],
@@ -70,9 +105,9 @@ def predict(
     class_id: int | None = None,
     device: str = "auto",
 ) -> list[Path]:
-    """Write ``<name>_mask.png`` (0 / 255) and ``<name>_overlay.png`` per query to ``out_dir``; returns them."""
+    """Write each query's ``<name>_mask.png`` and ``<name>_overlay.png`` in ``out_dir``; returns them."""
     if not supports:
-        raise InputError("at least one --support IMAGE MASK is needed")
+        raise InputError("at least one support is needed (--support IMAGE MASK or --support-dir)")
     model, _ = load_model(checkpoint)
     target = resolve_device(device)
     model.to(target).eval()
@@ -89,10 +124,11 @@ def predict(
         for query_path in query_files(queries):
             image = load_image(query_path)
             canvas, extent = letterbox(image, size, is_mask=False)
-            pred = predict_mask(model, to_tensor(canvas), support_images, support_masks, extent, image.shape[:2],
-                                target)
+            pred = predict_mask(
+                model, to_tensor(canvas), support_images, support_masks, extent, image.shape[:2], target
+            )
             outputs = {
-                out_dir / f"{query_path.stem}_mask.png": Image.fromarray(pred * 255),
+                out_dir / f"{query_path.stem}{MASK_SUFFIX}": _palette_mask(pred),
                 out_dir / f"{query_path.stem}_overlay.png": Image.fromarray(overlay(image, pred)),
             }
             for path, picture in outputs.items():
