@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 import time
 
-import torch
-
 from pipeline import paths
 from pipeline.entry import run_stage
 from pipeline.params import Params
 from umtfss.data.manifest import read_manifest
+from umtfss.device import resolve_device
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import overlay_rows, save_grid
 from umtfss.evaluation.protocol import episode_specs, evaluate, write_json
-from umtfss.device import resolve_device
 from umtfss.model import FewShotSegmenter
 from umtfss.training.checkpoint import load_model
+from umtfss.training.state import seed_everything
 
 log = logging.getLogger("stages.evaluate")
 
@@ -31,7 +30,7 @@ def main(params: Params) -> None:
     device = resolve_device(cfg.device)
     manifest, info = read_manifest(paths.MANIFEST)
     pretrained, _ = load_model(paths.PRETRAINED, expected=params.model)
-    torch.manual_seed(0)  # the untrained model's init: the same on every run
+    seed_everything(params.pretrain.seed)  # as pretrain does: the untrained model is its starting point
     predictors = {
         "pretrained": pretrained,
         "untrained": FewShotSegmenter(params.model),

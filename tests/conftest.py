@@ -29,7 +29,8 @@ TINY_PARAMS: dict[str, Any] = {
     "pretrain": {"steps": 4, "batch_size": 2, "crop_size": 64, "checkpoint_every": 2, "log_every": 1},
     "evaluate": {"episodes": 4, "seeds": [0], "shots": [1], "size": 64, "overlay_episodes": 2},
     "finetune": {"fractions": [20, 100], "train": {"steps": 2, "batch_size": 2, "crop_size": 64,
-                                                    "checkpoint_every": 1, "log_every": 1}},
+                                                    "checkpoint_every": 1, "log_every": 1},
+                 "score": {"episodes": 4, "seeds": [0]}},
 }
 
 

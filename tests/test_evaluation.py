@@ -1,4 +1,4 @@
-"""The evaluation protocol's scoring path, the training-free baseline and the overlay grid, on real tensors."""
+"""The protocol's scoring path, the training-free baseline and the overlay grid, on real tensors."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ TINY = ModelConfig.model_validate({"backbone": {"arch": "resnet18"}, "mid_layers
                                    "dim": 32, "heads": 4, "k_fg": 8, "k_bg": 16})
 
 
-def _fg_left_half_and_padding(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def _fg_left_half_and_padding(
+    query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
     """Foreground in the left half of the canvas and in every row from 4 down (the padding of the tests)."""
     logits = torch.zeros(1, 2, *query.shape[-2:])
     logits[:, 1, :, : query.shape[-1] // 2] = 1
@@ -29,7 +31,8 @@ def _fg_left_half_and_padding(query: torch.Tensor, supports: torch.Tensor, masks
 
 
 def test_predict_mask_crops_padding_then_resizes_to_the_label() -> None:
-    query, supports, masks = torch.zeros(3, 8, 8), torch.zeros(1, 3, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long)
+    query, supports = torch.zeros(3, 8, 8), torch.zeros(1, 3, 8, 8)
+    masks = torch.zeros(1, 8, 8, dtype=torch.long)
     pred = predict_mask(_fg_left_half_and_padding, query, supports, masks, (4, 8), (2, 4), CPU)
     # Without the crop, the padding's foreground would bleed into the bottom row.
     np.testing.assert_array_equal(pred, [[1, 1, 0, 0], [1, 1, 0, 0]])
@@ -119,7 +122,8 @@ def test_overlay_tints_foreground_and_ignore_and_grid_has_one_row_per_episode(tm
     with pytest.raises(ValueError, match="differ"):
         overlay(image, mask[:, :5])
 
-    row = OverlayRow(image, mask, _two_texture_image(20, 0), np.ones((20, 20), np.uint8), np.zeros((20, 20), np.uint8))
+    query = _two_texture_image(20, 0)
+    row = OverlayRow(image, mask, query, np.ones((20, 20), np.uint8), np.zeros((20, 20), np.uint8))
     assert overlay_grid([row, row, row], cell=32).size == (96, HEADER + 96)
     assert overlay_grid([], cell=32).size == (96, HEADER)
     save_grid([row], tmp_path / "grid.png", cell=32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("umtfss.data.episodes")  # the evaluation episode sampler (data engineer)
-
-from umtfss.data.manifest import DatasetInfo, read_manifest, write_manifest  # noqa: E402
-from umtfss.evaluation.baseline import PrototypeBaseline  # noqa: E402
-from umtfss.evaluation.config import EvaluateConfig  # noqa: E402
-from umtfss.evaluation.protocol import evaluate, load_episode, episode_specs  # noqa: E402
-from umtfss.model.config import ModelConfig  # noqa: E402
+from umtfss.data.manifest import DatasetInfo, read_manifest, write_manifest
+from umtfss.evaluation.baseline import PrototypeBaseline
+from umtfss.evaluation.config import EvaluateConfig
+from umtfss.evaluation.protocol import episode_specs, evaluate, load_episode
+from umtfss.model.config import ModelConfig
 
 INFO = DatasetInfo(name="toy", class_names=["background", "a", "b", "c", "d"], folds=[[1, 2], [3], [4], [4]])
 TINY = ModelConfig.model_validate({"backbone": {"arch": "resnet18"}, "mid_layers": ["layer2", "layer3"],
@@ -52,8 +51,8 @@ def _everything(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor
 def test_evaluate_scores_exactly_the_configured_episodes(tmp_path: Path, resize: str) -> None:
     manifest, info = _dataset(tmp_path)
     # HSNet's 400 x 400 is slow on a CPU: fewer episodes there.
-    cfg = EvaluateConfig(folds=[0], shots=[1, 2], episodes=5 if resize == "custom" else 2, seeds=[0, 1], size=64,
-                         resize=resize)
+    cfg = EvaluateConfig(folds=[0], shots=[1, 2], episodes=5 if resize == "custom" else 2, seeds=[0, 1],
+                         size=64, resize=resize)
     predictors = {"baseline": PrototypeBaseline(TINY, 0.5), "everything": _everything}
     results = evaluate(predictors, manifest, info, cfg, device=torch.device("cpu"))
     assert set(results) == {"fold0"} and set(results["fold0"]) == {"1shot", "2shot"}
@@ -73,3 +72,39 @@ def test_evaluate_scores_exactly_the_configured_episodes(tmp_path: Path, resize:
     assert episode["support_masks"].shape == (2, side, side)
     row = manifest.set_index("image_id").loc[spec.query_id]
     assert tuple(episode["query_label"].shape) == (row["height"], row["width"])
+
+
+def test_evaluate_stage_scores_three_predictors_and_untrained_is_pretrains_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import paths
+    from pipeline.params import parse_params
+    from stages.evaluate import main
+    from umtfss.model import FewShotSegmenter
+    from umtfss.training.checkpoint import save_model
+    from umtfss.training.state import seed_everything
+
+    monkeypatch.chdir(tmp_path)
+    paths.MANIFEST.parent.mkdir()
+    _dataset(tmp_path)
+    (tmp_path / "manifest.parquet").rename(paths.MANIFEST)
+    params = parse_params({
+        "model": TINY.model_dump(mode="json"),
+        "pretrain": {"seed": 3},
+        "evaluate": {"folds": [0], "shots": [1], "episodes": 3, "seeds": [0, 1], "resize": "custom",
+                     "size": 64,                     "overlay_episodes": 2, "device": "cpu"},
+    })
+    # A "pretrained" checkpoint that never trained, from pretrain's own start: it must score as the untrained.
+    seed_everything(3)
+    save_model(paths.PRETRAINED, FewShotSegmenter(TINY), TINY, {"stage": "pretrain"})
+    main(params)
+
+    results = json.loads(paths.EVALUATE_METRICS.read_text())
+    scores = results["fold0"]["1shot"]
+    assert set(results) == {"fold0"} and set(results["fold0"]) == {"1shot"}
+    assert set(scores) == {"pretrained", "untrained", "baseline"}
+    for result in scores.values():
+        assert [(s["seed"], s["episodes"]) for s in result["per_seed"]] == [(0, 3), (1, 3)]
+    assert scores["pretrained"] == scores["untrained"]
+    grid = Image.open(paths.EVALUATE_PLOT)
+    assert grid.size[1] > 2 * grid.size[0] // 3  # header + two rows of three square cells

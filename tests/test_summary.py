@@ -43,7 +43,9 @@ def test_summary_averages_folds_and_renders_table_and_wide_csv(tmp_path: Path) -
     assert summary_json(summary, [0, 1])["miou"]["10pct"]["scratch"]["5shot"] == 14.0
 
     table = markdown_table(summary).splitlines()
-    assert table[0] == "| labeled fraction | pretrained 1shot | pretrained 5shot | scratch 1shot | scratch 5shot |"
+    assert table[0] == (
+        "| labeled fraction | pretrained 1shot | pretrained 5shot | scratch 1shot | scratch 5shot |"
+    )
     assert table[2] == "| 10% | 25.00 | 35.00 | 12.00 | 14.00 |"
     assert table[3] == "| 100% | 51.00 | 56.00 | 45.00 | 49.00 |"
 

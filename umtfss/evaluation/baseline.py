@@ -16,7 +16,7 @@ from umtfss.model.config import ModelConfig
 
 
 class PrototypeBaseline(nn.Module):
-    """Masked-average prototype of the K supports' mid-level features; cosine similarity to each query cell."""
+    """Masked-average prototype of the K supports' features; cosine similarity of each query cell."""
 
     def __init__(self, cfg: ModelConfig, threshold: float) -> None:
         super().__init__()
@@ -40,7 +40,9 @@ class PrototypeBaseline(nn.Module):
         similarity = F.cosine_similarity(mid[:b], prototype[:, :, None, None], dim=1)[:, None]
         return F.interpolate(similarity, size=query.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, query: torch.Tensor, supports: torch.Tensor, support_masks: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, supports: torch.Tensor, support_masks: torch.Tensor
+    ) -> torch.Tensor:
         """Logits (B, 2, H, W): channel 0 the threshold, channel 1 the similarity."""
         similarity = self.similarity(query, supports, support_masks)
         return torch.cat([torch.full_like(similarity, self.threshold), similarity], dim=1)

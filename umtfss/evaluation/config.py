@@ -15,10 +15,13 @@ class EvaluateConfig(Config):
     episodes: int = Field(1000, ge=1, description="exactly this many episodes per fold, shot and seed")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     resize: Literal["pfenet", "hsnet", "custom"] = Field(
-        "pfenet", description="pfenet: longer side 473 + pad; hsnet: 400x400; custom: longer side `size` + pad"
+        "pfenet",
+        description="pfenet: longer side 473 + pad; hsnet: 400x400; custom: longer side `size` + pad",
     )
     size: int = Field(473, ge=32, description="longer side for resize=custom")
-    baseline_threshold: float = Field(0.5, ge=-1, le=1, description="cosine threshold of the training-free baseline")
+    baseline_threshold: float = Field(
+        0.5, ge=-1, le=1, description="cosine threshold of the training-free baseline"
+    )
     overlay_episodes: int = Field(6, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -37,7 +37,9 @@ class IoUAccumulator:
         self.fb_intersection = np.zeros(2, dtype=np.int64)
         self.fb_union = np.zeros(2, dtype=np.int64)
 
-    def update(self, pred: np.ndarray | torch.Tensor, label: np.ndarray | torch.Tensor, class_id: int) -> None:
+    def update(
+        self, pred: np.ndarray | torch.Tensor, label: np.ndarray | torch.Tensor, class_id: int
+    ) -> None:
         """Add one episode: ``pred`` (H, W) in {0, 1}, ``label`` (H, W) in {0, 1, 255}, same size."""
         if class_id not in self.intersection:
             raise ValueError(f"class {class_id} is not one of the evaluated classes {self.classes}")

@@ -5,20 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw
 
+from umtfss.data.episodes import EpisodeSpec, binary_mask
 from umtfss.data.images import IGNORE, load_image, load_mask
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.protocol import Predictor, load_episode, predict_mask
 from umtfss.io import atomic_output
-
-if TYPE_CHECKING:
-    from umtfss.data.episodes import EpisodeSpec
 
 FOREGROUND_RGB = np.array([255, 40, 40], dtype=np.float32)
 IGNORE_RGB = np.array([255, 255, 255], dtype=np.float32)
@@ -82,10 +79,6 @@ def save_grid(rows: Sequence[OverlayRow], path: str | os.PathLike[str], cell: in
         overlay_grid(rows, cell).save(tmp, format="PNG")
 
 
-def _binary(mask: np.ndarray, class_id: int) -> np.ndarray:
-    return np.where(mask == IGNORE, IGNORE, mask == class_id).astype(np.uint8)
-
-
 def overlay_rows(
     predict_fn: Predictor,
     specs: Sequence[EpisodeSpec],
@@ -94,7 +87,7 @@ def overlay_rows(
     *,
     device: torch.device,
 ) -> list[OverlayRow]:
-    """The episodes of ``specs`` predicted by ``predict_fn`` as the protocol does, with their first support."""
+    """``specs`` predicted by ``predict_fn`` as the protocol does, each with its first support."""
     rows = manifest.set_index("image_id")
     out = []
     with torch.inference_mode():
@@ -108,7 +101,7 @@ def overlay_rows(
             support, query = rows.loc[spec.support_ids[0]], rows.loc[spec.query_id]
             out.append(OverlayRow(
                 support_image=load_image(support["image_path"]),
-                support_mask=_binary(load_mask(support["mask_path"]), spec.class_id),
+                support_mask=binary_mask(load_mask(support["mask_path"]), spec.class_id),
                 query_image=load_image(query["image_path"]),
                 query_label=label.astype(np.uint8),
                 prediction=prediction,

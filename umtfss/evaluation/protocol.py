@@ -1,4 +1,4 @@
-"""The episodic test protocol: the same seeded episodes for every predictor, scored at the original resolution.
+"""The episodic test protocol: the same seeded episodes for every predictor, scored at original resolution.
 
 For each fold, shot and seed, exactly ``cfg.episodes`` episodes of the fold's novel classes (val split) are
 drawn. A predictor sees the episode at the resized size of ``cfg.resize`` (PFENet: longer side 473 + pad;
@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,18 +22,16 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from umtfss.data.images import IGNORE, load_image, load_mask, to_tensor
+from umtfss.data.episodes import EpisodeSpec, binary_mask, evaluation_episodes, load_eval_episode
+from umtfss.data.images import load_image, load_mask, to_tensor
 from umtfss.data.manifest import DatasetInfo, novel_classes, read_manifest
+from umtfss.device import resolve_device
 from umtfss.errors import InputError
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
-from umtfss.device import resolve_device
 from umtfss.io import atomic_output
 from umtfss.model.config import ModelConfig
 from umtfss.training.checkpoint import load_model
-
-if TYPE_CHECKING:
-    from umtfss.data.episodes import EpisodeSpec
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +46,15 @@ def input_size(cfg: EvaluateConfig) -> int:
     return {"pfenet": PFENET_SIZE, "hsnet": HSNET_SIZE, "custom": cfg.size}[cfg.resize]
 
 
-def _binary(mask: np.ndarray, class_id: int) -> np.ndarray:
-    return np.where(mask == IGNORE, IGNORE, (mask == class_id).astype(np.int64)).astype(np.int64)
-
-
 def _squash(row: pd.Series, class_id: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """HSNet's resize: image and binary mask stretched to ``size`` x ``size`` (aspect not kept)."""
     image = Image.fromarray(load_image(row["image_path"])).resize((size, size), Image.Resampling.BILINEAR)
     mask = Image.fromarray(load_mask(row["mask_path"])).resize((size, size), Image.Resampling.NEAREST)
-    return to_tensor(np.array(image)), torch.from_numpy(_binary(np.asarray(mask), class_id))
+    return to_tensor(np.array(image)), torch.from_numpy(binary_mask(np.asarray(mask), class_id)).long()
 
 
 def load_episode(spec: EpisodeSpec, manifest: pd.DataFrame, cfg: EvaluateConfig) -> dict[str, Any]:
     """The episode of ``spec`` at the size of ``cfg.resize`` (keys of ``load_eval_episode``)."""
-    from umtfss.data.episodes import load_eval_episode  # on use: `umtfss predict` needs no episode sampler
-
     size = input_size(cfg)
     if cfg.resize != "hsnet":
         return load_eval_episode(spec, manifest, size)
@@ -77,7 +69,7 @@ def load_episode(spec: EpisodeSpec, manifest: pd.DataFrame, cfg: EvaluateConfig)
         "query_image": query_image,
         "support_images": torch.stack([image for image, _ in support]),
         "support_masks": torch.stack([mask for _, mask in support]),
-        "query_label": torch.from_numpy(_binary(load_mask(query["mask_path"]), spec.class_id)),
+        "query_label": torch.from_numpy(binary_mask(load_mask(query["mask_path"]), spec.class_id)).long(),
         "query_extent": (size, size),
         "class_id": spec.class_id,
     }
@@ -130,12 +122,12 @@ def score_episodes(
 def episode_specs(
     manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, cfg: EvaluateConfig, seed: int
 ) -> list[EpisodeSpec]:
-    """Exactly ``cfg.episodes`` seeded specs; anything else is an error rather than a silently smaller test."""
-    from umtfss.data.episodes import evaluation_episodes  # on use, as in load_episode
-
+    """Exactly ``cfg.episodes`` seeded specs; anything else is an error, not a silently smaller test."""
     specs = evaluation_episodes(manifest, info, fold, shots, cfg.episodes, seed)
     if len(specs) != cfg.episodes:
-        raise InputError(f"fold {fold}, {shots}-shot, seed {seed}: got {len(specs)} episodes, not {cfg.episodes}")
+        raise InputError(
+            f"fold {fold}, {shots}-shot, seed {seed}: got {len(specs)} episodes, not {cfg.episodes}"
+        )
     return specs
 
 
@@ -172,6 +164,9 @@ def evaluate(
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
                 episodes = (load_episode(spec, manifest, cfg) for spec in specs)
                 for name, acc in score_episodes(predictors, episodes, classes, device).items():
+                    if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
+                        raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
+                                           f"{acc.n_episodes} episodes, not {cfg.episodes}")
                     per_seed[name].append({
                         "seed": seed,
                         "miou": round(100 * acc.miou(), 2),
