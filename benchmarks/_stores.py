@@ -1,0 +1,59 @@
+"""Synthetic stores in the documented artifact formats (docs/artifacts.md), for the benchmarks.
+
+Written with zarr directly, shard by shard, so that a store of any size is written in bounded memory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+
+def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int, channels: int,
+                         images_per_shard: int, stride: int = 16, seed: int = 0) -> int:
+    """A `features.zarr` group of ``images`` letterboxed images: L2-normalised float16 features on valid
+    cells, zeros and ``valid == False`` on padding. Returns the number of valid cells."""
+    rng = np.random.default_rng(seed)
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    shard = min(images_per_shard, images)
+    features = group.create_array("features", shape=(images, grid, grid, channels), dtype="float16",
+                                  chunks=(1, grid, grid, channels), shards=(shard, grid, grid, channels),
+                                  fill_value=0)
+    valid = group.create_array("valid", shape=(images, grid, grid), dtype="bool", chunks=(1, grid, grid),
+                               shards=(shard, grid, grid), fill_value=False)
+    input_size = grid * stride
+    total = 0
+    for start in range(0, images, shard):
+        stop = min(start + shard, images)
+        n = stop - start
+        # Letterboxed: the longer side fills the canvas, the shorter one covers 60-100 % of it.
+        short = np.maximum(1, np.round(grid * rng.uniform(0.6, 1.0, n))).astype(int)
+        tall = rng.random(n) < 0.5
+        rows, cols = np.where(tall, grid, short), np.where(tall, short, grid)
+        mask = ((np.arange(grid)[None, :, None] < rows[:, None, None])
+                & (np.arange(grid)[None, None, :] < cols[:, None, None]))
+        block = rng.standard_normal((n, grid, grid, channels), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=-1, keepdims=True)
+        block[~mask] = 0
+        features[start:stop] = block.astype(np.float16)
+        valid[start:stop] = mask
+        total += int(mask.sum())
+    group.attrs.update({
+        "image_ids": [f"img{i:06d}" for i in range(images)], "stride": stride, "input_size": input_size,
+        "layer": "layer3", "channels": channels,
+        "backbone": {"arch": "resnet18", "weights": None, "weights_format": "auto", "seed": 0},
+    })
+    return total
+
+
+def write_centroids(path: str | os.PathLike[str], *, clusters: int, channels: int,
+                    seed: int = 1) -> np.ndarray:
+    """`centroids.npy`: float32 (clusters, channels) unit vectors (k-means centroids of unit features)."""
+    rng = np.random.default_rng(seed)
+    centroids = rng.standard_normal((clusters, channels), dtype=np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    np.save(Path(path), centroids)
+    return centroids
