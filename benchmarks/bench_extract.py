@@ -25,10 +25,10 @@ import yaml
 from _common import PROJECT_ROOT, print_table, ratio_line, set_threads, time_interleaved
 from umtfss.data.config import EmbeddedConfig
 from umtfss.data.embedded import generate
-from umtfss.data.images import letterbox, load_image, to_tensor
+from umtfss.data.images import load_image, to_tensor
 from umtfss.features.backbones import ResNetTrunk, build_resnet
 from umtfss.features.config import ExtractConfig
-from umtfss.features.extract import extract_features, feature_grid
+from umtfss.features.extract import extract_features, feature_grid, mirrored_canvas
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,8 +71,9 @@ def main() -> None:
         frame = frame.iloc[: args.images]
         paths, ids = frame["image_path"].tolist(), frame["image_id"].tolist()
 
-        # The bare side: the images decoded, letterboxed and normalised up front, batched as extract batches.
-        tensors = [to_tensor(letterbox(load_image(p), cfg.input_size, is_mask=False)[0]) for p in paths]
+        # The bare side: the images decoded, letterboxed (with extract's mirrored margin) and normalised up
+        # front, batched as extract batches.
+        tensors = [to_tensor(mirrored_canvas(load_image(p), cfg.input_size, cfg.margin)[0]) for p in paths]
         batches = [torch.stack(tensors[i: i + cfg.batch_size]).to(device)
                    for i in range(0, len(tensors), cfg.batch_size)]
         trunk = ResNetTrunk(build_resnet(cfg.backbone), [cfg.layer]).eval().to(device)

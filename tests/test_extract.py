@@ -22,7 +22,7 @@ from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.errors import InputError
 from umtfss.features.backbones import ResNetTrunk, build_resnet
 from umtfss.features.config import BackboneConfig, ExtractConfig
-from umtfss.features.extract import extract_features
+from umtfss.features.extract import extract_features, mirrored_canvas
 
 
 def _write_images(folder: Path, sizes: list[tuple[int, int]]) -> list[str]:
@@ -35,8 +35,8 @@ def _write_images(folder: Path, sizes: list[tuple[int, int]]) -> list[str]:
     return paths
 
 
-CFG = ExtractConfig(backbone=BackboneConfig(arch="resnet18"), layer="layer3", input_size=64, batch_size=3,
-                    images_per_shard=2, device="cpu")
+CFG = ExtractConfig(backbone=BackboneConfig(arch="resnet18"), layer="layer3", input_size=64, margin=32,
+                    batch_size=3, images_per_shard=2, device="cpu")
 
 
 def test_features_match_backbone_and_padding_is_invalid(tmp_path: Path) -> None:
@@ -54,14 +54,40 @@ def test_features_match_backbone_and_padding_is_invalid(tmp_path: Path) -> None:
 
     trunk = ResNetTrunk(build_resnet(CFG.backbone), ["layer3"]).eval()
     for i, (h, w) in enumerate(sizes):
-        canvas, extent = letterbox(load_image(paths[i]), 64, is_mask=False)
+        canvas, extent = mirrored_canvas(load_image(paths[i]), 64, margin=32)
         with torch.inference_mode():
-            expected = F.normalize(trunk(to_tensor(canvas)[None])["layer3"], dim=1)[0].permute(1, 2, 0).numpy()
+            cells = trunk(to_tensor(canvas)[None])["layer3"][..., 2:6, 2:6]  # the 32 px margin is 2 cells
+            expected = F.normalize(cells, dim=1)[0].permute(1, 2, 0).numpy()
         np.testing.assert_allclose(features[i].astype(np.float32), expected, atol=2e-3)
         rows, cols = math.ceil(extent[0] / 16), math.ceil(extent[1] / 16)
         assert valid[i][:rows, :cols].all() and valid[i].sum() == rows * cols
     norms = np.linalg.norm(features[:].astype(np.float32), axis=-1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-2)
+
+
+def test_mirrored_canvas_fills_padding_and_margin_with_the_image() -> None:
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    canvas, extent = mirrored_canvas(image, 6, margin=2)
+    assert canvas.shape == (10, 10, 3) and extent == (4, 6)
+    resized = letterbox(image, 6, is_mask=False)[0][:4]
+    np.testing.assert_array_equal(canvas[2:6, 2:8], resized)  # the image where letterbox puts it
+    np.testing.assert_array_equal(canvas[1, 2:8], resized[0])  # above it, its first row mirrored
+    np.testing.assert_array_equal(canvas[6:8, 2:8], resized[::-1][:2])  # below: the letterbox padding
+    np.testing.assert_array_equal(canvas[2:6, 1], resized[:, 0])
+
+
+def test_margin_removes_the_border_signature_of_padding(tmp_path: Path) -> None:
+    # A uniform image: every valid cell should see the same thing. Zero padding makes the border cells differ
+    # from the centre; the mirrored margin keeps them alike.
+    path = tmp_path / "flat.png"
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(path)
+    spread = {}
+    for margin in (0, 32):
+        cfg = CFG.model_copy(update={"layer": "layer1", "margin": margin})
+        extract_features([str(path)], ["flat"], tmp_path / f"m{margin}.zarr", cfg)
+        cells = zarr.open_group(str(tmp_path / f"m{margin}.zarr"), mode="r")["features"][0].astype(np.float32)
+        spread[margin] = float((cells @ cells[8, 8]).min())  # least cosine of any cell to the centre cell
+    assert spread[0] < 0.9 and spread[32] > 0.999, spread
 
 
 def test_corrupt_or_missing_image_fails_naming_it_and_writes_nothing(tmp_path: Path) -> None:

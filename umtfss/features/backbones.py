@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from umtfss.errors import CheckpointError
-from umtfss.features.config import BackboneConfig, LayerName
+from umtfss.features.config import LAYER_STRIDES, BackboneConfig, LayerName
 from umtfss.vision import models
 
 LAYERS: tuple[LayerName, ...] = ("layer1", "layer2", "layer3", "layer4")
@@ -31,7 +31,7 @@ def layer_channels(arch: str, layer: LayerName) -> int:
 
 def layer_stride(layer: LayerName, *, dilated: bool) -> int:
     """Input pixels per output cell of ``layer``."""
-    stride = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}[layer]
+    stride = LAYER_STRIDES[layer]
     return min(stride, 8) if dilated else stride
 
 

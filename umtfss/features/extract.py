@@ -3,6 +3,12 @@
 Each image is letterboxed (longer side ``input_size``, aspect kept, padded at the bottom/right), run through
 the backbone up to ``layer``, L2-normalised per cell and stored as float16. Padded cells are flagged invalid:
 padding is never a feature. Memory is bounded by one shard of features plus a few prefetched images.
+
+Padding must not shape the features of the cells next to it either: convolutions see zeros beyond the canvas
+and, at the bottom/right, the letterbox fill, so cells along the image border look alike in every image and
+k-means spends clusters on "image border" instead of content. The image is therefore mirrored into the
+letterbox padding and into a ``margin`` around the canvas, and the margin's cells are cut off after the
+backbone.
 """
 
 from __future__ import annotations
@@ -44,9 +50,17 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterat
             yield future.result()
 
 
-def _load(args: tuple[str, int]) -> tuple[torch.Tensor, tuple[int, int]]:
-    path, size = args
-    canvas, extent = letterbox(load_image(path), size, is_mask=False)
+def mirrored_canvas(image: np.ndarray, size: int, margin: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The letterboxed ``image`` with its padding and a ``margin`` on every side filled by mirroring the
+    resized image: (size + 2 * margin) square uint8, and the resized extent (h, w) inside the unmargined canvas."""
+    canvas, (h, w) = letterbox(image, size, is_mask=False)
+    pad = ((margin, size - h + margin), (margin, size - w + margin), (0, 0))
+    return np.pad(canvas[:h, :w], pad, mode="symmetric"), (h, w)
+
+
+def _load(args: tuple[str, int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
+    path, size, margin = args
+    canvas, extent = mirrored_canvas(load_image(path), size, margin)
     return to_tensor(canvas), extent
 
 
@@ -62,6 +76,7 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
     device = resolve_device(cfg.device)
     trunk = ResNetTrunk(build_resnet(cfg.backbone), [cfg.layer]).eval().to(device)
     grid, stride = feature_grid(cfg)
+    crop = slice(cfg.margin // stride, cfg.margin // stride + grid)
     channels = layer_channels(cfg.backbone.arch, cfg.layer)
     n_images = len(image_paths)
     log.info("extracting %s %s features of %d images on %s: %dx%d cells x %d channels",
@@ -69,13 +84,13 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
     with atomic_output(out_path) as tmp:
         group = zarr.open_group(str(tmp), mode="w", attributes={
             "image_ids": list(image_ids), "stride": stride, "input_size": cfg.input_size, "layer": cfg.layer,
-            "backbone": cfg.backbone.model_dump(), "channels": channels,
+            "margin": cfg.margin, "backbone": cfg.backbone.model_dump(), "channels": channels,
         })
         features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
                                       dtype="float16", images_per_shard=cfg.images_per_shard)
         valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
                                    images_per_shard=cfg.images_per_shard, fill_value=False)
-        loaded = prefetch(_load, ((path, cfg.input_size) for path in image_paths), depth=2 * cfg.batch_size)
+        loaded = prefetch(_load, ((path, cfg.input_size, cfg.margin) for path in image_paths), depth=2 * cfg.batch_size)
         with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():
             for shard in shard_slices(features):
                 shard_features = np.empty((shard.stop - shard.start, grid, grid, channels), np.float16)
@@ -83,7 +98,7 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                 for start in range(0, len(shard_features), cfg.batch_size):
                     batch = [next(loaded) for _ in range(min(cfg.batch_size, len(shard_features) - start))]
                     images = torch.stack([image for image, _ in batch]).to(device)
-                    cells = F.normalize(trunk(images)[cfg.layer].float(), dim=1)
+                    cells = F.normalize(trunk(images)[cfg.layer][..., crop, crop].float(), dim=1)
                     if cells.shape[-1] != grid:
                         raise RuntimeError(f"backbone gave {cells.shape[-1]} cells per side, expected {grid}")
                     stop = start + len(batch)
