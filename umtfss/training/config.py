@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from umtfss.config import Config
+from umtfss.training.losses import LossKind
 
 
 class SGDConfig(Config):
@@ -35,6 +36,7 @@ class TrainConfig(Config):
     sgd: SGDConfig = SGDConfig()
     adamw: AdamWConfig = AdamWConfig()
     poly_power: float = Field(0.9, ge=0)
+    loss: LossKind = Field("ce+dice", description="ce (PFENet) | dice (the released code) | ce+dice")
     augment: AugmentConfig = AugmentConfig()
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)

@@ -1,8 +1,8 @@
 """Episodic training of a few-shot segmenter, resumable after a kill and data-parallel under ``torchrun``.
 
-One step: a batch of episodes (query, K supports and their masks), cross-entropy of the query's 2-class logits
-against its mask (255 ignored), one step of both optimisers (:mod:`umtfss.training.optim`). The episode order
-comes from the seed alone (:class:`EpisodeOrder`), and the state saved every ``checkpoint_every`` steps holds
+One step: a batch of episodes (query, K supports and their masks), the configured loss of the query's 2-class
+logits against its mask (255 ignored; :mod:`umtfss.training.losses`), one step of both optimisers
+(:mod:`umtfss.training.optim`). The episode order comes from the seed alone (:class:`EpisodeOrder`), and the state saved every ``checkpoint_every`` steps holds
 every random generator, so a run killed and resumed any number of times ends with the same weights as one
 that never stopped (bitwise on the CPU, given the same thread count). This holds when the episode dataset's
 randomness depends only on the episode index, or on the global generators with ``num_workers: 0``.
@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from dvclive import Live
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -29,6 +28,7 @@ from umtfss.device import resolve_device
 from umtfss.training import distributed
 from umtfss.training.config import TrainConfig
 from umtfss.training.live import log_metrics, rewind
+from umtfss.training.losses import IGNORE_INDEX, LossKind, segmentation_loss
 from umtfss.training.optim import Optimizers, build_optimizers
 from umtfss.training.sampler import EpisodeOrder
 from umtfss.training.state import (
@@ -43,7 +43,6 @@ from umtfss.training.state import (
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
 # Sums over the steps since the last log: loss, steps, foreground intersection, foreground union.
 _WINDOW_SIZE = 4
 
@@ -85,7 +84,7 @@ def train(
         model.train()
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
-            window += _train_step(net, next(batches), optimizers, device)
+            window += _train_step(net, next(batches), optimizers, device, cfg.loss)
             last = step == cfg.steps
             if step % cfg.log_every == 0 or last:
                 seconds_per_step = (time.perf_counter() - tick) / window[1].item()
@@ -168,7 +167,7 @@ def _loader(
 
 
 def _train_step(
-    net: nn.Module, batch: dict[str, Any], optimizers: Optimizers, device: torch.device
+    net: nn.Module, batch: dict[str, Any], optimizers: Optimizers, device: torch.device, loss_kind: LossKind
 ) -> torch.Tensor:
     """One optimisation step; returns its window contribution (loss, 1 step, fg intersection, fg union)."""
     query = batch["query_image"].to(device, non_blocking=True)
@@ -176,7 +175,7 @@ def _train_step(
     supports = batch["support_images"].to(device, non_blocking=True)
     support_masks = batch["support_masks"].to(device, non_blocking=True)
     logits = net(query, supports, support_masks)
-    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+    loss = segmentation_loss(logits, target, loss_kind)
     optimizers.zero_grad()
     loss.backward()
     optimizers.step()
