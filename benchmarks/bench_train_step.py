@@ -3,9 +3,9 @@
 The model is :class:`umtfss.model.FewShotSegmenter` built from params.yaml's ``model`` section (the default
 embedded config), the batch size and crop size are ``pretrain``'s, the optimisers are the training loop's
 (:func:`umtfss.training.optim.build_optimizers`) and one step is the loop's own
-(:func:`umtfss.training.loop._train_step`: forward, cross-entropy, backward, SGD + AdamW step). Episodes are
-seeded random images with a foreground blob, an ignore border and letterbox padding (step time does not
-depend on the pixels). Time per episode = median step time / batch size. ``--device cuda`` labels the
+(:func:`umtfss.training.loop._train_step`: forward, the configured loss, backward, SGD + AdamW step).
+Episodes are seeded random images with a foreground blob, an ignore border and letterbox padding (step time
+does not depend on the pixels). Time per episode = median step time / batch size. ``--device cuda`` labels the
 figures as GPU figures.
 
     python benchmarks/bench_train_step.py                       # params.yaml model, CPU
@@ -87,7 +87,8 @@ def make_step(model_cfg: ModelConfig, train_cfg: TrainConfig, variant: str, shot
     episodes = episode_batch(batch, shots, size)
 
     def step() -> None:
-        _train_step(model, episodes, optimizers, device)  # ends in .item()/.cpu(): synchronises a GPU
+        # Ends in .item()/.cpu(): synchronises a GPU.
+        _train_step(model, episodes, optimizers, device, train_cfg.loss)
     return step
 
 
