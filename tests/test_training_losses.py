@@ -56,7 +56,7 @@ def test_kinds_and_their_gradients() -> None:
     assert both.item() == pytest.approx(cross_entropy.item() + dice_loss(logits, target).item(), rel=1e-6)
     both.backward()
     assert logits.grad is not None
-    # Descending the gradient raises the foreground logit margin on foreground pixels, and lowers it elsewhere.
+    # Descending the gradient raises the foreground logit margin on foreground pixels, lowers it elsewhere.
     margin_step = -(logits.grad[:, 1] - logits.grad[:, 0])
     assert (margin_step[target == 1] > 0).all() and (margin_step[target == 0] < 0).all()
     assert (margin_step[target == IGNORE_INDEX] == 0).all()

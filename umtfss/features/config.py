@@ -29,8 +29,8 @@ class ExtractConfig(Config):
     layer: LayerName = "layer4"
     input_size: int = Field(473, ge=32, description="longer image side after resizing (aspect kept, then padded)")
     margin: int = Field(
-        32, ge=0, description="pixels of mirrored image around the canvas, cut off after the backbone; a multiple "
-        "of the layer's stride (32 suits every layer)"
+        32, ge=0, description="pixels of mirrored image around the canvas, cut off after the backbone; "
+        "a multiple of the layer's stride (32 suits every layer)"
     )
     pool: Literal["train", "all"] = Field("train", description="which images form the unlabeled pool")
     batch_size: int = Field(8, ge=1)

@@ -52,7 +52,8 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = 4) -> Iterat
 
 def mirrored_canvas(image: np.ndarray, size: int, margin: int) -> tuple[np.ndarray, tuple[int, int]]:
     """The letterboxed ``image`` with its padding and a ``margin`` on every side filled by mirroring the
-    resized image: (size + 2 * margin) square uint8, and the resized extent (h, w) inside the unmargined canvas."""
+    resized image: a (size + 2 * margin) square uint8 canvas, and the resized extent (h, w) in the unmargined
+    canvas."""
     canvas, (h, w) = letterbox(image, size, is_mask=False)
     pad = ((margin, size - h + margin), (margin, size - w + margin), (0, 0))
     return np.pad(canvas[:h, :w], pad, mode="symmetric"), (h, w)
@@ -90,7 +91,8 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                                       dtype="float16", images_per_shard=cfg.images_per_shard)
         valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
                                    images_per_shard=cfg.images_per_shard, fill_value=False)
-        loaded = prefetch(_load, ((path, cfg.input_size, cfg.margin) for path in image_paths), depth=2 * cfg.batch_size)
+        jobs = ((path, cfg.input_size, cfg.margin) for path in image_paths)
+        loaded = prefetch(_load, jobs, depth=2 * cfg.batch_size)
         with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():
             for shard in shard_slices(features):
                 shard_features = np.empty((shard.stop - shard.start, grid, grid, channels), np.float16)

@@ -2,10 +2,11 @@
 
 One step: a batch of episodes (query, K supports and their masks), the configured loss of the query's 2-class
 logits against its mask (255 ignored; :mod:`umtfss.training.losses`), one step of both optimisers
-(:mod:`umtfss.training.optim`). The episode order comes from the seed alone (:class:`EpisodeOrder`), and the state saved every ``checkpoint_every`` steps holds
-every random generator, so a run killed and resumed any number of times ends with the same weights as one
-that never stopped (bitwise on the CPU, given the same thread count). This holds when the episode dataset's
-randomness depends only on the episode index, or on the global generators with ``num_workers: 0``.
+(:mod:`umtfss.training.optim`). The episode order comes from the seed alone (:class:`EpisodeOrder`), and the
+state saved every ``checkpoint_every`` steps holds every random generator, so a run killed and resumed any
+number of times ends with the same weights as one that never stopped (bitwise on the CPU, given the same
+thread count). This holds when the episode dataset's randomness depends only on the episode index, or on the
+global generators with ``num_workers: 0``.
 
 Multi-process: ``torchrun --nproc_per_node N -m stages.pretrain`` (see :mod:`umtfss.training.distributed`).
 """
