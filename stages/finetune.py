@@ -55,7 +55,7 @@ def main(params: Params) -> None:
             update={"steps": params.finetune.epochs * math.ceil(len(image_ids) / cfg.batch_size)}
         )
 
-    inputs = [paths.MANIFEST, paths.DATASET, paths.fraction_list(args.fraction)]
+    inputs = [paths.MANIFEST, paths.fraction_list(args.fraction)]  # the manifest hashes every image
     if args.init == "pretrained":
         model, _ = load_model(paths.PRETRAINED, expected=params.model)
         inputs.append(paths.PRETRAINED)

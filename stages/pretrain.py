@@ -22,8 +22,9 @@ from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
 from umtfss.training.state import clear_states, content_hash, seed_everything
 
-# Everything the pseudo episodes are read from: a state trained on other inputs is never resumed.
-INPUTS = (paths.MANIFEST, paths.DATASET, paths.LABELS, paths.REGIONS, paths.CANDIDATES)
+# Everything the pseudo episodes are read from (the manifest hashes every image): a state trained on other
+# inputs is never resumed.
+INPUTS = (paths.MANIFEST, paths.LABELS, paths.REGIONS, paths.CANDIDATES)
 
 
 def main(params: Params) -> None:

@@ -26,7 +26,7 @@ def skewed_manifest(path: Path, n_images: int = 600, seed: int = 3) -> np.ndarra
     rows = pd.DataFrame({
         "image_id": [f"img{i:04d}" for i in range(n_images)], "image_path": "x", "mask_path": "m",
         "width": 10, "height": 10, "split": ["val" if i % 10 == 9 else "train" for i in range(n_images)],
-        "class_pixels": [[100, *p] for p in pixels.tolist()],
+        "class_pixels": [[100, *p] for p in pixels.tolist()], "content_md5": "0" * 32,
     })
     info = DatasetInfo(name="toy", class_names=["background"] + [f"c{i}" for i in range(1, N_CLASSES + 1)],
                        folds=[[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12]])

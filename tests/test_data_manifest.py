@@ -21,7 +21,7 @@ def frame() -> pd.DataFrame:
         "image_id": ["x", "y"], "image_path": ["images/x.png", "/abs/y.jpg"],
         "mask_path": ["masks/x.png", None],
         "width": [30, 40], "height": [20, 10], "split": ["train", "val"],
-        "class_pixels": [[500, 50, 0, 0, 0, 0, 0, 0, 50], None],
+        "class_pixels": [[500, 50, 0, 0, 0, 0, 0, 0, 50], None], "content_md5": ["0" * 32, "1" * 32],
     })
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from umtfss.data.manifest import DatasetInfo, read_manifest, write_manifest
+from umtfss.data.manifest import DatasetInfo, content_md5, read_manifest, write_manifest
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.protocol import episode_specs, evaluate, load_episode
@@ -38,7 +38,8 @@ def _dataset(root: Path) -> tuple[pd.DataFrame, DatasetInfo]:
         pixels = [int((mask == c).sum()) for c in range(5)]
         rows.append({"image_id": f"im{i}", "image_path": str(root / f"{i}.png"),
                      "mask_path": str(root / f"{i}_mask.png"), "width": w, "height": h,
-                     "split": "val" if i < 12 else "train", "class_pixels": pixels})
+                     "split": "val" if i < 12 else "train", "class_pixels": pixels,
+                     "content_md5": content_md5(root / f"{i}.png", root / f"{i}_mask.png")})
     write_manifest(pd.DataFrame(rows), INFO, root / "manifest.parquet")
     return read_manifest(root / "manifest.parquet")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -34,6 +35,12 @@ def test_prepare_writes_dataset_manifest_and_fractions(tmp_path: Path,
     assert record["source"] == str(paths.MANIFEST)
     assert (paths.DATASET / "dataset.json").is_file()
     assert not list(Path("data").glob(".*.partial"))
+    # Each row hashes its image and mask bytes: a changed pixel changes the manifest, which later stages
+    # depend on instead of the image folder.
+    row = frame.iloc[0]
+    expected = hashlib.md5(Path(row["image_path"]).read_bytes() + Path(row["mask_path"]).read_bytes())
+    assert row["content_md5"] == expected.hexdigest()
+    assert frame["content_md5"].nunique() == len(frame)
 
 
 def test_failure_leaves_no_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

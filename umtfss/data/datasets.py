@@ -13,8 +13,9 @@ from umtfss.data.coco import prepare_coco20i
 from umtfss.data.config import PrepareConfig
 from umtfss.data.embedded import generate
 from umtfss.data.folder import prepare_folder
-from umtfss.data.manifest import DatasetInfo
+from umtfss.data.manifest import DatasetInfo, content_md5
 from umtfss.data.pascal import prepare_pascal5i
+from umtfss.data.scan import parallel_map
 from umtfss.errors import InputError
 from umtfss.io import atomic_output
 
@@ -33,8 +34,9 @@ def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tupl
     """Generate (embedded) or scan (pascal5i, coco20i, folder) the dataset of ``cfg`` into ``out_dir``.
 
     ``out_dir`` receives ``dataset.json`` plus whatever files the dataset needs there (the embedded images
-    and masks, COCO's rendered masks), atomically. Returns the manifest rows and the dataset info; the paths
-    in the rows are relative to the working directory (the project root) or absolute.
+    and masks, COCO's rendered masks), atomically. Returns the manifest rows, with the content hash of every
+    image and mask, and the dataset info; the paths in the rows are relative to the working directory (the
+    project root) or absolute.
     """
     out_dir = Path(out_dir)
     root = Path(cfg.root).expanduser() if cfg.root else None
@@ -60,4 +62,6 @@ def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tupl
             "images_sha256": images_sha256(frame), **extra,
         }
         (tmp / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
-    return frame, info
+    # Hashed once the files are in place: generated ones are written under ``tmp`` but listed at ``out_dir``.
+    pairs = list(zip(frame["image_path"], frame["mask_path"], strict=True))
+    return frame.assign(content_md5=parallel_map(lambda pair: content_md5(*pair), pairs)), info

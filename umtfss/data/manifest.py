@@ -1,12 +1,15 @@
 """The image manifest: one Parquet row per image, with the dataset's classes and folds in its metadata.
 
 Every stage after `prepare` finds images, masks, sizes, splits and per-class pixel counts here, so none of
-them needs to know which dataset (embedded, PASCAL-5i, COCO-20i, a folder) is behind it.
+them needs to know which dataset (embedded, PASCAL-5i, COCO-20i, a folder) is behind it. Each row also holds
+the MD5 of its image and mask bytes, so the manifest changes whenever any pixel does: a stage that reads
+images depends on the manifest alone, and DVC hashes one file instead of the whole image folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ SCHEMA = pa.schema([
     ("height", pa.int32()),
     ("split", pa.string()),
     ("class_pixels", pa.list_(pa.int64())),
+    ("content_md5", pa.string()),
 ])
 COLUMNS = tuple(SCHEMA.names)
 
@@ -67,6 +71,19 @@ class DatasetInfo:
         raw = json.loads(text)
         return cls(name=raw["name"], class_names=list(raw["class_names"]),
                    folds=[list(map(int, fold)) for fold in raw["folds"]])
+
+
+def content_md5(image_path: str | os.PathLike[str], mask_path: str | os.PathLike[str] | None) -> str:
+    """MD5 of the image file's bytes followed by the mask file's (if any); ``InputError`` naming a missing file."""
+    digest = hashlib.md5()
+    for path in (image_path, mask_path):
+        if path is None or pd.isna(path):
+            continue
+        try:
+            digest.update(Path(path).read_bytes())
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return digest.hexdigest()
 
 
 def _check_fold(info: DatasetInfo, fold: int) -> list[int]:
