@@ -21,8 +21,8 @@ def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int
     shard = min(images_per_shard, images)
     features = group.create_array("features", shape=(images, grid, grid, channels), dtype="float16",
                                   chunks=(1, grid, grid, channels), shards=(shard, grid, grid, channels),
-                                  fill_value=0)
-    valid = group.create_array("valid", shape=(images, grid, grid), dtype="bool", chunks=(1, grid, grid),
+                                  fill_value=0, compressors=None)
+    valid = group.create_array("valid", shape=(images, grid, grid), dtype="bool", chunks=(shard, grid, grid),
                                shards=(shard, grid, grid), fill_value=False)
     input_size = grid * stride
     total = 0

@@ -88,9 +88,10 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
             "margin": cfg.margin, "backbone": cfg.backbone.model_dump(), "channels": channels,
         })
         features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
-                                      dtype="float16", images_per_shard=cfg.images_per_shard)
+                                      dtype="float16", images_per_shard=cfg.images_per_shard, compressed=False)
         valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
-                                   images_per_shard=cfg.images_per_shard, fill_value=False)
+                                   images_per_shard=cfg.images_per_shard, fill_value=False,
+                                   chunk_per_image=False)
         jobs = ((path, cfg.input_size, cfg.margin) for path in image_paths)
         loaded = prefetch(_load, jobs, depth=2 * cfg.batch_size)
         with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():
@@ -104,7 +105,7 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                     if cells.shape[-1] != grid:
                         raise RuntimeError(f"backbone gave {cells.shape[-1]} cells per side, expected {grid}")
                     stop = start + len(batch)
-                    shard_features[start:stop] = cells.permute(0, 2, 3, 1).cpu().numpy().astype(np.float16)
+                    shard_features[start:stop] = cells.half().permute(0, 2, 3, 1).cpu().numpy()
                     shard_valid[start:stop] = [valid_cells(extent, stride, grid) for _, extent in batch]
                     progress.update(len(batch))
                 features[shard] = shard_features
