@@ -35,6 +35,12 @@ def _mask(path: Path, height: int, width: int, value: int = 3) -> Path:
     return path
 
 
+def _support_and_query(tmp_path: Path, mask_width: int = 56) -> tuple[Path, Path, Path]:
+    """A 40x56 support image, its mask (``mask_width`` wide) and a 40x40 query."""
+    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, mask_width)
+    return image, mask, _image(tmp_path / "q.png", 40, 40, 1)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
@@ -78,16 +84,14 @@ def _assert_refused(result, *fragments: str) -> None:
 
 
 def test_refuses_mask_of_another_size(tmp_path: Path, checkpoint: Path) -> None:
-    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 50)
-    query = _image(tmp_path / "q.png", 40, 40, 1)
+    image, mask, query = _support_and_query(tmp_path, mask_width=50)
     result = _run("--checkpoint", checkpoint, "--support", image, mask, "--query", query,
                   "--out", tmp_path / "o")
     _assert_refused(result, str(mask), "50x40")
 
 
 def test_refuses_empty_support_mask_of_the_class(tmp_path: Path, checkpoint: Path) -> None:
-    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56, value=3)
-    query = _image(tmp_path / "q.png", 40, 40, 1)
+    image, mask, query = _support_and_query(tmp_path)  # the mask marks class 3
     args = ("--checkpoint", checkpoint, "--support", image, mask, "--query", query, "--out", tmp_path / "o",
             "--size", 64)
     _assert_refused(_run(*args, "--class-id", 7), str(mask), "class 7")
@@ -106,8 +110,7 @@ def test_refuses_unreadable_query(tmp_path: Path, checkpoint: Path) -> None:
 def test_refuses_checkpoint_of_another_format_version(tmp_path: Path, checkpoint: Path) -> None:
     stale = tmp_path / "old.pt"
     torch.save({**torch.load(checkpoint, weights_only=True), "format_version": 99}, stale)
-    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
-    query = _image(tmp_path / "q.png", 40, 40, 1)
+    image, mask, query = _support_and_query(tmp_path)
     result = _run("--checkpoint", stale, "--support", image, mask, "--query", query, "--out", tmp_path / "o")
     _assert_refused(result, str(stale), "format_version")
 
@@ -115,8 +118,7 @@ def test_refuses_checkpoint_of_another_format_version(tmp_path: Path, checkpoint
 def test_refuses_checkpoint_of_another_model(tmp_path: Path) -> None:
     foreign = tmp_path / "resnet.pt"
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}}, foreign)
-    image, mask = _image(tmp_path / "s.png", 40, 56, 0), _mask(tmp_path / "m.png", 40, 56)
-    query = _image(tmp_path / "q.png", 40, 40, 1)
+    image, mask, query = _support_and_query(tmp_path)
     result = _run("--checkpoint", foreign, "--support", image, mask, "--query", query,
                   "--out", tmp_path / "o")
     _assert_refused(result, str(foreign), "not a umtfss checkpoint")
