@@ -1,6 +1,7 @@
 """Synthetic stores in the documented artifact formats (docs/artifacts.md), for the benchmarks.
 
-Written with zarr directly, shard by shard, so that a store of any size is written in bounded memory.
+Arrays are created by the store module that `extract` uses, so the layout is the real one; written shard by
+shard, so that a store of any size is written in bounded memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from umtfss.features.store import create_feature_arrays
+
 
 def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int, channels: int,
                          images_per_shard: int, stride: int = 16, seed: int = 0) -> int:
@@ -19,11 +22,8 @@ def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int
     rng = np.random.default_rng(seed)
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
     shard = min(images_per_shard, images)
-    features = group.create_array("features", shape=(images, grid, grid, channels), dtype="float16",
-                                  chunks=(1, grid, grid, channels), shards=(shard, grid, grid, channels),
-                                  fill_value=0, compressors=None)
-    valid = group.create_array("valid", shape=(images, grid, grid), dtype="bool", chunks=(shard, grid, grid),
-                               shards=(shard, grid, grid), fill_value=False)
+    features, valid = create_feature_arrays(group, n_images=images, grid=grid, channels=channels,
+                                            images_per_shard=shard)
     input_size = grid * stride
     total = 0
     for start in range(0, images, shard):

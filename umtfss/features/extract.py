@@ -30,7 +30,7 @@ from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.device import resolve_device
 from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels, layer_stride
 from umtfss.features.config import ExtractConfig
-from umtfss.features.store import create_image_array, shard_slices, valid_cells
+from umtfss.features.store import create_feature_arrays, shard_slices, valid_cells
 from umtfss.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,8 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
             "image_ids": list(image_ids), "stride": stride, "input_size": cfg.input_size, "layer": cfg.layer,
             "margin": cfg.margin, "backbone": cfg.backbone.model_dump(), "channels": channels,
         })
-        features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
-                                      dtype="float16", images_per_shard=cfg.images_per_shard, compressed=False)
-        valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
-                                   images_per_shard=cfg.images_per_shard, fill_value=False,
-                                   chunk_per_image=False)
+        features, valid = create_feature_arrays(group, n_images=n_images, grid=grid, channels=channels,
+                                                images_per_shard=cfg.images_per_shard)
         jobs = ((path, cfg.input_size, cfg.margin) for path in image_paths)
         loaded = prefetch(_load, jobs, depth=2 * cfg.batch_size)
         with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():

@@ -35,6 +35,17 @@ def create_image_array(group: zarr.Group, name: str, *, n_images: int, item_shap
     )
 
 
+def create_feature_arrays(group: zarr.Group, *, n_images: int, grid: int, channels: int,
+                          images_per_shard: int) -> tuple[zarr.Array, zarr.Array]:
+    """The ``features`` (float16, uncompressed, one image per chunk) and ``valid`` (bool, one chunk per shard)
+    arrays of a feature store with a ``grid`` x ``grid`` cell map per image."""
+    features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
+                                  dtype="float16", images_per_shard=images_per_shard, compressed=False)
+    valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
+                               images_per_shard=images_per_shard, fill_value=False, chunk_per_image=False)
+    return features, valid
+
+
 def shard_slices(array: zarr.Array) -> Iterator[slice]:
     """Slices of axis 0 covering the array shard by shard (the last one may be short)."""
     per_shard = images_per_shard(array)
