@@ -13,12 +13,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError, model_validator
 
+from pipeline import paths
 from umtfss.clustering.config import AssignConfig, ClusterConfig
 from umtfss.config import Config
 from umtfss.data.config import PrepareConfig
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.features.config import ExtractConfig
 from umtfss.model.config import ModelConfig
+from umtfss.selfsup.config import SelfSupConfig
 from umtfss.tasks.config import EpisodesConfig
 from umtfss.training.config import FinetuneConfig, TrainConfig
 
@@ -31,6 +33,7 @@ class ParamsError(ValueError):
 
 class Params(Config):
     prepare: PrepareConfig = PrepareConfig()
+    selfsup: SelfSupConfig = SelfSupConfig()
     extract: ExtractConfig = ExtractConfig()
     cluster: ClusterConfig = ClusterConfig()
     assign: AssignConfig = AssignConfig()
@@ -48,6 +51,14 @@ class Params(Config):
                 f"finetune.fractions {unknown} are not prepared; allowed: prepare.fractions.percents "
                 f"= {self.prepare.fractions.percents}"
             )
+        trained = self.selfsup.backbone.arch
+        readers = {"extract.backbone": self.extract.backbone, "model.backbone": self.model.backbone}
+        for key, backbone in readers.items():
+            if backbone.weights == str(paths.BACKBONE) and backbone.arch != trained:
+                raise ValueError(
+                    f"{key}.arch is {backbone.arch}, but its weights {paths.BACKBONE} are the selfsup "
+                    f"stage's {trained}; allowed: {trained}"
+                )
         return self
 
 

@@ -19,6 +19,11 @@ DATASET = DATA / "dataset"  # the generated embedded benchmark, or a descriptor 
 MANIFEST = DATA / "manifest.parquet"
 FRACTIONS = DATA / "fractions"  # train_<percent>.txt + manifest.json
 
+# selfsup: the backbone that extract and the few-shot model load
+BACKBONE = MODELS / "backbone.pt"
+SELFSUP_LIVE = Path("dvclive") / "selfsup"
+SELFSUP_CHECKPOINTS = CHECKPOINTS / "selfsup"
+
 # extract -> cluster -> assign -> episodes
 FEATURES = ARTIFACTS / "features.zarr"
 CENTROIDS = ARTIFACTS / "centroids.npy"

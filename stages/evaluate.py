@@ -1,8 +1,9 @@
 """evaluate: score the pretrained model, an untrained one and a training-free baseline on the same episodes.
 
 Writes ``metrics/evaluate.json`` (``{"fold<f>": {"<k>shot": {"pretrained" | "untrained" | "baseline":
-result}}}``, see ``umtfss.evaluation.protocol``) and ``plots/evaluate_overlays.png`` (the pretrained model
-on the first episodes of the first fold, shot and seed).
+result}}, "baseline_threshold": {"fold<f>": threshold}}``, see ``umtfss.evaluation.protocol``) and
+``plots/evaluate_overlays.png`` (the pretrained model on the first episodes of the first fold, shot and seed).
+The baseline's threshold is chosen per fold on base-class train episodes (``baseline_threshold: auto``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pipeline.params import Params
 from umtfss.data.manifest import read_manifest
 from umtfss.device import resolve_device
 from umtfss.evaluation.baseline import PrototypeBaseline
+from umtfss.evaluation.calibration import choose_threshold
 from umtfss.evaluation.overlays import overlay_rows, save_grid
 from umtfss.evaluation.protocol import episode_specs, evaluate, write_json
 from umtfss.model import FewShotSegmenter
@@ -31,16 +33,21 @@ def main(params: Params) -> None:
     manifest, info = read_manifest(paths.MANIFEST)
     pretrained, _ = load_model(paths.PRETRAINED, expected=params.model)
     seed_everything(params.pretrain.seed)  # as pretrain does: the untrained model is its starting point
-    predictors = {
-        "pretrained": pretrained,
-        "untrained": FewShotSegmenter(params.model),
-        "baseline": PrototypeBaseline(params.model, cfg.baseline_threshold),
-    }
-    for predictor in predictors.values():
-        predictor.to(device).eval()
+    models = {"pretrained": pretrained, "untrained": FewShotSegmenter(params.model)}
+    for model in models.values():
+        model.to(device).eval()
 
     start = time.perf_counter()
-    results = evaluate(predictors, manifest, info, cfg, device=device)
+    results: dict = {"baseline_threshold": {}}
+    for fold in cfg.folds:
+        baseline = PrototypeBaseline(params.model, 0.0).to(device).eval()
+        if cfg.baseline_threshold == "auto":
+            baseline.threshold, _ = choose_threshold(baseline, manifest, info, fold, cfg, device=device)
+        else:
+            baseline.threshold = cfg.baseline_threshold
+        results["baseline_threshold"][f"fold{fold}"] = baseline.threshold
+        predictors = {**models, "baseline": baseline}
+        results.update(evaluate(predictors, manifest, info, cfg, device=device, folds=[fold]))
     write_json(paths.EVALUATE_METRICS, results)
     log.info("scored in %.1f s: %s", time.perf_counter() - start, paths.EVALUATE_METRICS)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ PROJECT_DIRS = ("stages", "pipeline", "umtfss")
 # Small enough for a test, big enough that every stage has real work.
 TINY_PARAMS: dict[str, Any] = {
     "prepare": {"embedded": {"n_train": 48, "n_val": 24, "min_size": 64, "max_size": 96}},
+    "selfsup": {"steps": 2, "batch_size": 4, "crop_size": 32, "layer": "layer2", "checkpoint_every": 1,
+                "log_every": 1},
     "extract": {"input_size": 96, "batch_size": 16, "images_per_shard": 16},
     "cluster": {"n_clusters": 8, "subset_images": 24, "max_iter": 10},
     "episodes": {"min_area": 64},
@@ -73,6 +77,17 @@ class Project:
     def commit(self, message: str = "update") -> None:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-qm", message, "--allow-empty")
+
+    def run_stage_until_killed(self, stage: str, first_state: Path, timeout: float = 120) -> None:
+        """Start ``python -m stages.<stage>``, SIGKILL it as soon as ``first_state`` exists (well before its
+        last step), and check that the kill, not the stage's end, stopped it."""
+        process = subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=self.root,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not first_state.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL, "the stage ended before it could be killed"
 
     def ran(self, result: subprocess.CompletedProcess, stage: str) -> bool:
         """Whether a ``dvc repro`` output shows ``stage`` actually running (not skipped)."""

@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from umtfss.data.episodes import calibration_episodes
 from umtfss.data.manifest import DatasetInfo, content_md5, read_manifest, write_manifest
 from umtfss.evaluation.baseline import PrototypeBaseline
+from umtfss.evaluation.calibration import THRESHOLDS, choose_threshold
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.protocol import episode_specs, evaluate, load_episode
 from umtfss.model.config import ModelConfig
@@ -23,14 +25,15 @@ TINY = ModelConfig.model_validate({"backbone": {"arch": "resnet18"}, "mid_layers
 
 
 def _dataset(root: Path) -> tuple[pd.DataFrame, DatasetInfo]:
-    """12 val + 4 train images of odd sizes, each with one object of class 1 or 2 (and a 255 border)."""
+    """12 val images with one object of class 1 or 2 (fold 0's novel classes) and 4 train images with one of
+    class 3 or 4 (its base classes), of odd sizes, with a 255 border."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(16):
         h, w = int(rng.integers(40, 70)), int(rng.integers(40, 70))
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         mask = np.zeros((h, w), dtype=np.uint8)
-        class_id = 1 + i % 2
+        class_id = 1 + i % 2 if i < 12 else 3 + i % 2
         mask[h // 4 : 3 * h // 4, w // 4 : w // 2] = class_id
         mask[-1] = 255
         Image.fromarray(image).save(root / f"{i}.png")
@@ -102,10 +105,26 @@ def test_evaluate_stage_scores_three_predictors_and_untrained_is_pretrains_start
 
     results = json.loads(paths.EVALUATE_METRICS.read_text())
     scores = results["fold0"]["1shot"]
-    assert set(results) == {"fold0"} and set(results["fold0"]) == {"1shot"}
+    assert set(results) == {"fold0", "baseline_threshold"} and set(results["fold0"]) == {"1shot"}
     assert set(scores) == {"pretrained", "untrained", "baseline"}
+    assert results["baseline_threshold"]["fold0"] in THRESHOLDS  # auto: chosen on base-class train episodes
     for result in scores.values():
         assert [(s["seed"], s["episodes"]) for s in result["per_seed"]] == [(0, 3), (1, 3)]
     assert scores["pretrained"] == scores["untrained"]
     grid = Image.open(paths.EVALUATE_PLOT)
     assert grid.size[1] > 2 * grid.size[0] // 3  # header + two rows of three square cells
+
+
+def test_the_baseline_threshold_is_chosen_on_base_classes_of_the_train_split(tmp_path: Path) -> None:
+    manifest, info = _dataset(tmp_path)
+    specs = calibration_episodes(manifest, info, fold=0, shots=1, n_episodes=7, seed=0)
+    split = manifest.set_index("image_id")["split"]
+    assert len(specs) == 7 and {s.class_id for s in specs} <= {3, 4}  # never the held-out 1 and 2
+    assert all(split[i] == "train" for s in specs for i in (s.query_id, *s.support_ids))
+
+    cfg = EvaluateConfig(folds=[0], shots=[1], episodes=2, seeds=[0], size=64, resize="custom",
+                         calibration_episodes=6)
+    threshold, miou = choose_threshold(PrototypeBaseline(TINY, 0.0), manifest, info, 0, cfg,
+                                       device=torch.device("cpu"))
+    assert set(miou) == set(THRESHOLDS) and miou[threshold] == max(miou.values())
+    assert len(set(miou.values())) > 1  # the grid is really scored: thresholds differ in what they keep

@@ -27,7 +27,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 def test_repro_builds_every_artifact(built: Project) -> None:
     root = built.root
-    for rel in ("data/manifest.parquet", "data/fractions/train_20.txt", "artifacts/features.zarr",
+    for rel in ("data/manifest.parquet", "data/fractions/train_20.txt", "models/backbone.pt",
+                "artifacts/features.zarr",
                 "artifacts/centroids.npy", "artifacts/labels.zarr", "artifacts/regions.parquet",
                 "artifacts/candidates.parquet", "models/pretrain.pt", "metrics/evaluate.json",
                 "metrics/summary.json", "metrics/summary.md", "plots/fraction_miou.csv"):
@@ -64,7 +65,7 @@ def test_param_change_reruns_exactly_the_affected_stages(built: Project, tmp_pat
     reran = ["cluster", "assign", "episodes", "pretrain", "evaluate", *finetunes]
     for stage in reran:
         assert project.ran(result, stage), stage
-    for stage in ("prepare", "extract"):
+    for stage in ("prepare", "selfsup", "extract"):
         assert not project.ran(result, stage), stage
     assert "up to date" in project.dvc("status").stdout
 

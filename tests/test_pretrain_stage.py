@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import Project, create_project, deep_update
+
 from pipeline.params import parse_params
 from umtfss.training.checkpoint import load_model
 
@@ -57,24 +54,13 @@ def test_pretrain_writes_the_model_and_its_curves(upstream: Path, tmp_path: Path
     assert not list((project.root / "checkpoints/pretrain").glob("*.pt"))  # cleared once the model is written
 
 
-def _run_until_killed(project: Project, first_state: Path) -> None:
-    """Start the stage, SIGKILL it as soon as ``first_state`` exists (well before its last step)."""
-    process = subprocess.Popen([sys.executable, "-m", "stages.pretrain"], cwd=project.root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not first_state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the stage ended before it could be killed"
-
-
 def test_a_killed_pretrain_resumes_to_an_uninterrupted_runs_model(upstream: Path, tmp_path: Path) -> None:
     update = {"pretrain": {"steps": 12, "checkpoint_every": 3, "log_every": 1}}
     whole = _copy(upstream, tmp_path / "whole", update)
     whole.run(sys.executable, "-m", "stages.pretrain")
 
     killed = _copy(upstream, tmp_path / "killed", update)
-    _run_until_killed(killed, killed.root / "checkpoints/pretrain/state-000000003.pt")
+    killed.run_stage_until_killed("pretrain", killed.root / "checkpoints/pretrain/state-000000003.pt")
     assert not (killed.root / "models/pretrain.pt").exists()
     resumed = killed.run(sys.executable, "-m", "stages.pretrain")
     assert "resuming from" in resumed.stderr
@@ -87,7 +73,7 @@ def test_a_killed_pretrain_resumes_to_an_uninterrupted_runs_model(upstream: Path
 
 def test_a_state_of_other_params_is_not_resumed(upstream: Path, tmp_path: Path) -> None:
     project = _copy(upstream, tmp_path / "p", {"pretrain": {"steps": 12, "checkpoint_every": 3}})
-    _run_until_killed(project, project.root / "checkpoints/pretrain/state-000000003.pt")
+    project.run_stage_until_killed("pretrain", project.root / "checkpoints/pretrain/state-000000003.pt")
     project.set_params({"pretrain": {"seed": 1}})
     rerun = project.run(sys.executable, "-m", "stages.pretrain")
     assert "of another run" in rerun.stderr and "resuming from" not in rerun.stderr

@@ -50,6 +50,7 @@ def _stage_command(name: str, summary: str) -> None:
 
 for _name, _summary in (
     ("prepare", "Write the image manifest and labeled fractions (and generate the embedded benchmark)."),
+    ("selfsup", "Train the backbone self-supervised on the unlabeled pool (resumes after a kill)."),
     ("extract", "Extract dense, L2-normalised self-supervised features into a sharded Zarr store."),
     ("cluster", "Fit k-means (cuML on a GPU, CPU otherwise) on a random subset of images' features."),
     ("assign", "Assign every valid pixel to its nearest centroid with Dask: the pseudo-label store."),

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from umtfss.data.images import IGNORE, load_image, load_mask, resized_extent
-from umtfss.data.manifest import DatasetInfo, novel_classes, read_manifest
+from umtfss.data.manifest import DatasetInfo, base_classes, novel_classes, read_manifest
 from umtfss.data.transforms import eval_transform, train_transform
 from umtfss.errors import InputError
 from umtfss.features.store import open_group
@@ -184,19 +184,14 @@ class EpisodeSpec:
     support_ids: tuple[str, ...]
 
 
-def evaluation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, n_episodes: int,
-                        seed: int) -> list[EpisodeSpec]:
-    """Exactly ``n_episodes`` seeded episodes of the fold's novel classes on the val split.
-
-    As PFENet: the (query image, class) pairs are shuffled with the seed and cycled until ``n_episodes``;
-    supports are ``shots`` other val images containing the class (distinct when enough exist).
-    """
-    val = manifest[manifest["split"] == "val"]
-    by_class = {c: ids for c, ids in _labeled_pairs(val, novel_classes(info, fold)).items() if len(ids) >= 2}
+def _sample_specs(frame: pd.DataFrame, classes: Sequence[int], shots: int, n_episodes: int, seed: int,
+                  what: str) -> list[EpisodeSpec]:
+    """Exactly ``n_episodes`` seeded specs of ``classes`` among the images of ``frame`` (see callers)."""
+    by_class = {c: ids for c, ids in _labeled_pairs(frame, classes).items() if len(ids) >= 2}
     pairs = [(image_id, c) for c, ids in sorted(by_class.items()) for image_id in ids]
     if not pairs:
-        raise InputError(f"fold {fold}: no val image holds a novel class {novel_classes(info, fold)} "
-                         "(with another image to support it)")
+        raise InputError(f"{what}: no image holds one of the classes {list(classes)} (with another image "
+                         "to support it)")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pairs))
     specs = []
@@ -205,6 +200,27 @@ def evaluation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, sh
         supports = _choose_supports(rng, [s for s in by_class[class_id] if s != query_id], shots)
         specs.append(EpisodeSpec(query_id, class_id, tuple(supports)))
     return specs
+
+
+def evaluation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, n_episodes: int,
+                        seed: int) -> list[EpisodeSpec]:
+    """Exactly ``n_episodes`` seeded episodes of the fold's novel classes on the val split.
+
+    As PFENet: the (query image, class) pairs are shuffled with the seed and cycled until ``n_episodes``;
+    supports are ``shots`` other val images containing the class (distinct when enough exist).
+    """
+    val = manifest[manifest["split"] == "val"]
+    return _sample_specs(val, novel_classes(info, fold), shots, n_episodes, seed,
+                         f"fold {fold} (val, novel classes)")
+
+
+def calibration_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, n_episodes: int,
+                         seed: int) -> list[EpisodeSpec]:
+    """Like :func:`evaluation_episodes`, on the fold's base classes of the train split: where a setting
+    may be chosen without looking at the held-out classes."""
+    train = manifest[manifest["split"] == "train"]
+    return _sample_specs(train, base_classes(info, fold), shots, n_episodes, seed,
+                         f"fold {fold} (train, base classes)")
 
 
 def load_eval_episode(spec: EpisodeSpec, manifest: pd.DataFrame, size: int) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -19,9 +19,11 @@ class EvaluateConfig(Config):
         description="pfenet: longer side 473 + pad; hsnet: 400x400; custom: longer side `size` + pad",
     )
     size: int = Field(473, ge=32, description="longer side for resize=custom")
-    baseline_threshold: float = Field(
-        0.5, ge=-1, le=1, description="cosine threshold of the training-free baseline"
+    baseline_threshold: Literal["auto"] | Annotated[float, Field(ge=-1, le=1)] = Field(
+        "auto", description="cosine threshold of the training-free baseline; auto = chosen per fold on "
+        "base-class train episodes (never on the held-out classes)"
     )
+    calibration_episodes: int = Field(100, ge=1, description="base-class episodes that choose the auto threshold")
     overlay_episodes: int = Field(6, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
