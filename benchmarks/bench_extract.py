@@ -53,7 +53,9 @@ def extract_config(args: argparse.Namespace) -> ExtractConfig:
     """params.yaml's extract section with the command line's overrides."""
     raw = (yaml.safe_load(args.params.read_text()) or {}).get("extract", {})
     overrides = {"layer": args.layer, "input_size": args.input_size, "batch_size": args.batch_size,
-                 "images_per_shard": args.images_per_shard, "device": args.device}
+                 "images_per_shard": args.images_per_shard, "device": args.device,
+                 # Timing does not depend on the weights: a seeded init, so the script runs before `selfsup`.
+                 "backbone": {**raw.get("backbone", {}), "weights": None}}
     return ExtractConfig.model_validate({**raw, **{k: v for k, v in overrides.items() if v is not None}})
 
 

@@ -56,7 +56,10 @@ def load_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     overrides = {key: value for key, value in
                  {"dim": args.dim, "heads": args.heads, "k_fg": args.k_fg, "k_bg": args.k_bg}.items()
                  if value is not None}
-    model = ModelConfig.model_validate({**raw.get("model", {}), **overrides})
+    model = {**raw.get("model", {}), **overrides}
+    # Timing does not depend on the weights: a seeded init, so the script runs before `selfsup` has trained any.
+    model["backbone"] = {**model.get("backbone", {}), "weights": None}
+    model = ModelConfig.model_validate(model)
     train = TrainConfig.model_validate({**raw.get("pretrain", {}), "device": args.device})
     return model, train
 

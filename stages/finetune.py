@@ -56,6 +56,8 @@ def main(params: Params) -> None:
         )
 
     inputs = [paths.MANIFEST, paths.fraction_list(args.fraction)]  # the manifest hashes every image
+    if params.model.backbone.weights:  # the frozen backbone a scratch model starts from
+        inputs.append(params.model.backbone.weights)
     if args.init == "pretrained":
         model, _ = load_model(paths.PRETRAINED, expected=params.model)
         inputs.append(paths.PRETRAINED)

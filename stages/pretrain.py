@@ -22,8 +22,8 @@ from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
 from umtfss.training.state import clear_states, content_hash, seed_everything
 
-# Everything the pseudo episodes are read from (the manifest hashes every image): a state trained on other
-# inputs is never resumed.
+# Everything the pseudo episodes are read from (the manifest hashes every image), and the backbone's weights:
+# a state trained on other inputs is never resumed.
 INPUTS = (paths.MANIFEST, paths.LABELS, paths.REGIONS, paths.CANDIDATES)
 
 
@@ -47,7 +47,8 @@ def main(params: Params) -> None:
         if main_process
         else None
     )
-    identity = {"model": params.model.model_dump(mode="json"), "inputs": content_hash(INPUTS)}
+    weights = [params.model.backbone.weights] if params.model.backbone.weights else []
+    identity = {"model": params.model.model_dump(mode="json"), "inputs": content_hash([*INPUTS, *weights])}
     train(model, episodes, cfg, state_dir=paths.PRETRAIN_CHECKPOINTS, live=live, identity=identity)
     if main_process:
         meta = {

@@ -114,7 +114,7 @@ def test_killed_extract_leaves_nothing_and_rerun_is_identical(make_project) -> N
         "prepare": {"embedded": {"n_train": 120, "n_val": 8, "min_size": 160, "max_size": 200}},
         "extract": {"input_size": 224, "batch_size": 1, "images_per_shard": 2},
     })
-    project.dvc("repro", "prepare")
+    project.dvc("repro", "selfsup")  # and prepare: extract's inputs
     env_python = str(Path(sys.executable))
     process = subprocess.Popen([env_python, "-m", "stages.extract"], cwd=project.root,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -22,9 +22,11 @@ FINETUNE = {"finetune": {"train": {"steps": 3, "checkpoint_every": 2},
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny prepared project with a models/pretrain.pt (a fresh model: only its format matters here)."""
+    """A tiny prepared project with its backbone and a models/pretrain.pt (a fresh model: only its format
+    matters here)."""
     project = create_project(tmp_path_factory.mktemp("prepared"), FINETUNE)
-    project.run(sys.executable, "-m", "stages.prepare")
+    for stage in ("prepare", "selfsup"):
+        project.run(sys.executable, "-m", f"stages.{stage}")
     model_cfg = parse_params(project.params()).model
     torch.manual_seed(0)
     model = FewShotSegmenter(model_cfg)
@@ -38,7 +40,8 @@ def _copy(prepared: Path, root: Path, update: dict) -> Project:
         (project.root / name).mkdir()
     for name in ("dataset", "manifest.parquet", "fractions"):
         (project.root / "data" / name).symlink_to(prepared / "data" / name)
-    (project.root / "models/pretrain.pt").symlink_to(prepared / "models/pretrain.pt")
+    for name in ("pretrain.pt", "backbone.pt"):
+        (project.root / "models" / name).symlink_to(prepared / "models" / name)
     return project
 
 

@@ -14,7 +14,7 @@ from conftest import Project, create_project, deep_update
 from pipeline.params import parse_params
 from umtfss.training.checkpoint import load_model
 
-UPSTREAM = ("prepare", "extract", "cluster", "assign", "episodes")
+UPSTREAM = ("prepare", "selfsup", "extract", "cluster", "assign", "episodes")
 PRETRAIN = {"pretrain": {"steps": 4, "checkpoint_every": 2, "log_every": 1}}
 
 
@@ -32,6 +32,8 @@ def _copy(upstream: Path, root: Path, update: dict) -> Project:
     project = create_project(root, deep_update(PRETRAIN, update))
     for name in ("data", "artifacts"):
         (project.root / name).symlink_to(upstream / name)
+    (project.root / "models").mkdir()
+    (project.root / "models/backbone.pt").symlink_to(upstream / "models/backbone.pt")
     return project
 
 
