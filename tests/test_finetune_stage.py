@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         project.run(sys.executable, "-m", f"stages.{stage}")
     model_cfg = parse_params(project.params()).model
     torch.manual_seed(0)
-    model = FewShotSegmenter(model_cfg)
+    with contextlib.chdir(project.root):  # the backbone's weights path is relative to the project
+        model = FewShotSegmenter(model_cfg)
     save_model(project.root / "models/pretrain.pt", model, model_cfg, {"stage": "pretrain"})
     return project.root
 
