@@ -65,6 +65,11 @@ def session(device: torch.device) -> Iterator[Process]:
         yield process
     finally:
         if joins:
+            # Gloo's worker thread frees each finished collective, which can need the GIL; tearing the group
+            # down right after the last one raced it (joining that thread while holding the GIL: a deadlock
+            # seen once in a few runs). Waiting on one more barrier releases the GIL until the earlier
+            # collectives are freed, and the barrier itself holds no Python tensors.
+            dist.barrier()
             dist.destroy_process_group()
 
 

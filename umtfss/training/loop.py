@@ -96,6 +96,7 @@ def train(
             if step % cfg.checkpoint_every == 0 or last:
                 _checkpoint(state_dir, run, step, model, optimizers, window, process)
         distributed.barrier()  # no process leaves before the last state is written
+        del net  # DDP's reducer holds the process group: release it here, not wherever the caller drops it
     return model
 
 
