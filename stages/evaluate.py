@@ -33,20 +33,20 @@ def main(params: Params) -> None:
     manifest, info = read_manifest(paths.MANIFEST)
     pretrained, _ = load_model(paths.PRETRAINED, expected=params.model)
     seed_everything(params.pretrain.seed)  # as pretrain does: the untrained model is its starting point
-    models = {"pretrained": pretrained, "untrained": FewShotSegmenter(params.model)}
-    for model in models.values():
-        model.to(device).eval()
+    untrained = FewShotSegmenter(params.model)
+    baseline = PrototypeBaseline(params.model, 0.0)  # its threshold is set per fold below
+    predictors = {"pretrained": pretrained, "untrained": untrained, "baseline": baseline}
+    for predictor in predictors.values():
+        predictor.to(device).eval()
 
     start = time.perf_counter()
     results: dict = {"baseline_threshold": {}}
     for fold in cfg.folds:
-        baseline = PrototypeBaseline(params.model, 0.0).to(device).eval()
         if cfg.baseline_threshold == "auto":
             baseline.threshold, _ = choose_threshold(baseline, manifest, info, fold, cfg, device=device)
         else:
             baseline.threshold = cfg.baseline_threshold
         results["baseline_threshold"][f"fold{fold}"] = baseline.threshold
-        predictors = {**models, "baseline": baseline}
         results.update(evaluate(predictors, manifest, info, cfg, device=device, folds=[fold]))
     write_json(paths.EVALUATE_METRICS, results)
     log.info("scored in %.1f s: %s", time.perf_counter() - start, paths.EVALUATE_METRICS)

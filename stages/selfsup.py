@@ -12,6 +12,7 @@ import logging
 import time
 
 from dvclive import Live
+
 from pipeline import paths
 from pipeline.entry import run_stage
 from pipeline.params import Params

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from dvclive import Live
 from torch import nn
 
-from dvclive import Live
 from umtfss.data.images import load_image
 from umtfss.device import resolve_device
 from umtfss.errors import InputError
