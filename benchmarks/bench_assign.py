@@ -36,7 +36,7 @@ from _common import (
 from _stores import write_centroids, write_features_store
 from umtfss.clustering.assign import assign_labels
 from umtfss.clustering.config import ClusterConfig
-from umtfss.features.backbones import layer_channels
+from umtfss.backbones import level_channels
 from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import feature_grid
 
@@ -63,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     extract = ExtractConfig.model_validate(raw.get("extract", {}))
     grid, args.stride = feature_grid(extract)
     args.grid = args.grid or grid
-    args.channels = args.channels or layer_channels(extract.backbone.arch, extract.layer)
+    args.channels = args.channels or level_channels(extract.backbone.arch, extract.layer)
     args.clusters = args.clusters or ClusterConfig.model_validate(raw.get("cluster", {})).n_clusters
     args.images_per_shard = args.images_per_shard or extract.images_per_shard
     return args

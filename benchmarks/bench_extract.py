@@ -26,7 +26,7 @@ from _common import PROJECT_ROOT, print_table, ratio_line, set_threads, time_int
 from umtfss.data.config import EmbeddedConfig
 from umtfss.data.embedded import generate
 from umtfss.data.images import load_image, to_tensor
-from umtfss.features.backbones import ResNetTrunk, build_resnet
+from umtfss.backbones import build_network, build_trunk
 from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import extract_features, feature_grid, mirrored_canvas
 
@@ -78,7 +78,7 @@ def main() -> None:
         tensors = [to_tensor(mirrored_canvas(load_image(p), cfg.input_size, cfg.margin)[0]) for p in paths]
         batches = [torch.stack(tensors[i: i + cfg.batch_size]).to(device)
                    for i in range(0, len(tensors), cfg.batch_size)]
-        trunk = ResNetTrunk(build_resnet(cfg.backbone), [cfg.layer]).eval().to(device)
+        trunk = build_trunk(build_network(cfg.backbone), cfg.backbone.arch, [cfg.layer]).eval().to(device)
 
         def bare() -> None:
             with torch.inference_mode():

@@ -67,6 +67,8 @@ def _format_error(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     message = error["msg"].removeprefix("Value error, ")
+    if isinstance(error.get("input"), dict):  # a check across a section's keys: the message names them
+        return f"{key}: {message}"
     return f"{key}: {message} (got {error.get('input')!r})"
 
 

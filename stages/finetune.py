@@ -16,6 +16,7 @@ import math
 from pipeline import paths
 from pipeline.entry import run_stage
 from pipeline.params import Params
+from umtfss.backbones.files import weights_inputs
 from umtfss.data.episodes import LabeledEpisodes
 from umtfss.data.fractions import read_fraction
 from umtfss.data.manifest import base_classes, read_manifest
@@ -55,9 +56,8 @@ def main(params: Params) -> None:
             update={"steps": params.finetune.epochs * math.ceil(len(image_ids) / cfg.batch_size)}
         )
 
-    inputs = [paths.MANIFEST, paths.fraction_list(args.fraction)]  # the manifest hashes every image
-    if params.model.backbone.weights:  # the frozen backbone a scratch model starts from
-        inputs.append(params.model.backbone.weights)
+    # The manifest hashes every image; the backbone's weights are what a scratch model starts from.
+    inputs = [paths.MANIFEST, paths.fraction_list(args.fraction), *weights_inputs(params.model.backbone)]
     if args.init == "pretrained":
         model, _ = load_model(paths.PRETRAINED, expected=params.model)
         inputs.append(paths.PRETRAINED)

@@ -15,6 +15,7 @@ from dvclive import Live
 from pipeline import paths
 from pipeline.entry import run_stage
 from pipeline.params import Params
+from umtfss.backbones.files import weights_inputs
 from umtfss.data.episodes import PseudoEpisodes
 from umtfss.model import FewShotSegmenter
 from umtfss.training.checkpoint import save_model
@@ -47,8 +48,8 @@ def main(params: Params) -> None:
         if main_process
         else None
     )
-    weights = [params.model.backbone.weights] if params.model.backbone.weights else []
-    identity = {"model": params.model.model_dump(mode="json"), "inputs": content_hash([*INPUTS, *weights])}
+    inputs = content_hash([*INPUTS, *weights_inputs(params.model.backbone)])
+    identity = {"model": params.model.model_dump(mode="json"), "inputs": inputs}
     train(model, episodes, cfg, state_dir=paths.PRETRAIN_CHECKPOINTS, live=live, identity=identity)
     if main_process:
         meta = {

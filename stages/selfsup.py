@@ -16,6 +16,7 @@ from dvclive import Live
 from pipeline import paths
 from pipeline.entry import run_stage
 from pipeline.params import Params
+from umtfss.backbones.files import weights_inputs
 from umtfss.data.manifest import read_manifest
 from umtfss.selfsup.train import train_backbone
 from umtfss.training.state import clear_states, content_hash
@@ -29,8 +30,7 @@ def main(params: Params) -> None:
     pool = frame if cfg.pool == "all" else frame[frame["split"] == "train"]
     start = time.perf_counter()
     live = Live(str(paths.SELFSUP_LIVE), resume=True, save_dvc_exp=False, dvcyaml=None)
-    weights = [cfg.backbone.weights] if cfg.backbone.weights else []
-    identity = {"inputs": content_hash([paths.MANIFEST, *weights])}
+    identity = {"inputs": content_hash([paths.MANIFEST, *weights_inputs(cfg.backbone)])}
     train_backbone(list(pool["image_path"]), cfg, paths.BACKBONE, state_dir=paths.SELFSUP_CHECKPOINTS,
                    live=live, identity=identity)
     live.end()

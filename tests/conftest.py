@@ -19,7 +19,7 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Project files a DVC run needs; outputs, caches and the virtualenv stay behind.
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")
-PROJECT_DIRS = ("stages", "pipeline", "umtfss")
+PROJECT_DIRS = ("stages", "pipeline", "umtfss", "configs")
 
 # Small enough for a test, big enough that every stage has real work.
 TINY_PARAMS: dict[str, Any] = {

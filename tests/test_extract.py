@@ -20,8 +20,9 @@ from PIL import Image
 from tests.conftest import Project
 from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.errors import InputError
-from umtfss.features.backbones import ResNetTrunk, build_resnet
-from umtfss.features.config import BackboneConfig, ExtractConfig
+from umtfss.backbones import build_network, build_trunk
+from umtfss.backbones.config import BackboneConfig
+from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import extract_features, mirrored_canvas
 
 
@@ -52,7 +53,7 @@ def test_features_match_backbone_and_padding_is_invalid(tmp_path: Path) -> None:
     # One file per shard (3 shards of 2, 2, 1 images) per array, plus metadata.
     assert len([p for p in (out / "features" / "c").rglob("*") if p.is_file()]) == 3
 
-    trunk = ResNetTrunk(build_resnet(CFG.backbone), ["layer3"]).eval()
+    trunk = build_trunk(build_network(CFG.backbone), CFG.backbone.arch, ["layer3"]).eval()
     for i, (h, w) in enumerate(sizes):
         canvas, extent = mirrored_canvas(load_image(paths[i]), 64, margin=32)
         with torch.inference_mode():

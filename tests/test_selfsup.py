@@ -14,8 +14,7 @@ from conftest import Project, create_project
 
 from pipeline.params import ParamsError, parse_params
 from umtfss.data.images import IMAGENET_MEAN, IMAGENET_STD
-from umtfss.features.backbones import build_resnet
-from umtfss.features.config import BackboneConfig
+from umtfss.backbones import BackboneConfig, build_network
 from umtfss.selfsup.config import ColourJitterConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
 from umtfss.selfsup.views import photometric, random_view
@@ -96,8 +95,8 @@ def test_selfsup_trains_up_to_its_layer_and_writes_a_loadable_backbone(prepared:
     project = _copy(prepared, tmp_path / "p")
     project.run(sys.executable, "-m", "stages.selfsup")
     weights = project.root / "models/backbone.pt"
-    trained = build_resnet(BackboneConfig(arch="resnet18", weights=str(weights))).state_dict()
-    initial = build_resnet(BackboneConfig(arch="resnet18")).state_dict()
+    trained = build_network(BackboneConfig(arch="resnet18", weights=str(weights))).state_dict()
+    initial = build_network(BackboneConfig(arch="resnet18")).state_dict()
     for prefix in ("conv1.", "layer1.", "layer2."):  # trained, BatchNorm statistics included
         assert not all(torch.equal(trained[k], initial[k]) for k in initial if k.startswith(prefix)), prefix
     for name in initial:  # beyond `layer`: the seeded init, untouched
@@ -111,7 +110,7 @@ def test_steps_zero_writes_the_initial_backbone(prepared: Path, tmp_path: Path) 
     project.set_params({"selfsup": {"steps": 0}})
     project.run(sys.executable, "-m", "stages.selfsup")
     state = torch.load(project.root / "models/backbone.pt", weights_only=True)
-    initial = build_resnet(BackboneConfig(arch="resnet18")).state_dict()
+    initial = build_network(BackboneConfig(arch="resnet18")).state_dict()
     assert set(state) == {k for k in initial if not k.startswith("fc.")}
     assert all(torch.equal(state[k], initial[k]) for k in state)
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from umtfss.data.ccp import prepare_ccp
 from umtfss.data.coco import prepare_coco20i
 from umtfss.data.config import PrepareConfig
 from umtfss.data.embedded import generate
 from umtfss.data.folder import prepare_folder
 from umtfss.data.manifest import DatasetInfo, content_md5
+from umtfss.data.masks import prepare_masks
 from umtfss.data.pascal import prepare_pascal5i
 from umtfss.data.scan import parallel_map
 from umtfss.errors import InputError
@@ -31,12 +33,13 @@ def images_sha256(frame: pd.DataFrame) -> str:
 
 
 def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, DatasetInfo]:
-    """Generate (embedded) or scan (pascal5i, coco20i, folder) the dataset of ``cfg`` into ``out_dir``.
+    """Generate (embedded) or scan (pascal5i, coco20i, ccp, masks, folder) the dataset of ``cfg`` into
+    ``out_dir``.
 
     ``out_dir`` receives ``dataset.json`` plus whatever files the dataset needs there (the embedded images
-    and masks, COCO's rendered masks), atomically. Returns the manifest rows, with the content hash of every
-    image and mask, and the dataset info; the paths in the rows are relative to the working directory (the
-    project root) or absolute.
+    and masks, the masks rendered from COCO, remapped from CCP or from a mask folder's ignore ids),
+    atomically. Returns the manifest rows, with the content hash of every image and mask, and the dataset
+    info; the paths in the rows are relative to the working directory (the project root) or absolute.
     """
     out_dir = Path(out_dir)
     root = Path(cfg.root).expanduser() if cfg.root else None
@@ -48,6 +51,11 @@ def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tupl
             frame, info, extra = prepare_pascal5i(root, cfg.pascal5i)
         elif cfg.dataset == "coco20i":
             frame, info, extra = prepare_coco20i(root, cfg.coco20i, tmp, out_dir)
+        elif cfg.dataset == "ccp":
+            frame, info, extra = prepare_ccp(root, cfg.ccp, tmp, out_dir)
+        elif cfg.dataset == "masks":
+            assert cfg.masks is not None  # PrepareConfig requires the section for this dataset
+            frame, info, extra = prepare_masks(root, cfg.masks, tmp, out_dir)
         else:
             frame, info, extra = prepare_folder(root)
         if frame.empty:

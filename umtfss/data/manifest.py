@@ -1,9 +1,9 @@
 """The image manifest: one Parquet row per image, with the dataset's classes and folds in its metadata.
 
 Every stage after `prepare` finds images, masks, sizes, splits and per-class pixel counts here, so none of
-them needs to know which dataset (embedded, PASCAL-5i, COCO-20i, a folder) is behind it. Each row also holds
-the MD5 of its image and mask bytes, so the manifest changes whenever any pixel does: a stage that reads
-images depends on the manifest alone, and DVC hashes one file instead of the whole image folder.
+them needs to know which dataset (embedded, PASCAL-5i, COCO-20i, CCP, a folder) is behind it. Each row
+also holds the MD5 of its image and mask bytes, so the manifest changes whenever any pixel does: a stage
+that reads images depends on the manifest alone, and DVC hashes one file instead of the whole image folder.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.device import resolve_device
-from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels, layer_stride
+from umtfss.backbones import build_network, build_trunk, level_channels, level_stride
 from umtfss.features.config import ExtractConfig
 from umtfss.features.store import create_feature_arrays, shard_slices, valid_cells
 from umtfss.io import atomic_output
@@ -67,7 +67,7 @@ def _load(args: tuple[str, int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
 
 def feature_grid(cfg: ExtractConfig) -> tuple[int, int]:
     """(cells per side, input pixels per cell) of the stored feature maps."""
-    stride = layer_stride(cfg.layer, dilated=False)
+    stride = level_stride(cfg.backbone.arch, cfg.layer)
     return math.ceil(cfg.input_size / stride), stride
 
 
@@ -75,10 +75,10 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                      cfg: ExtractConfig) -> None:
     """Write the feature store for ``image_paths`` (in this order) to ``out_path``, atomically."""
     device = resolve_device(cfg.device)
-    trunk = ResNetTrunk(build_resnet(cfg.backbone), [cfg.layer]).eval().to(device)
+    trunk = build_trunk(build_network(cfg.backbone), cfg.backbone.arch, [cfg.layer]).eval().to(device)
     grid, stride = feature_grid(cfg)
     crop = slice(cfg.margin // stride, cfg.margin // stride + grid)
-    channels = layer_channels(cfg.backbone.arch, cfg.layer)
+    channels = level_channels(cfg.backbone.arch, cfg.layer)
     n_images = len(image_paths)
     log.info("extracting %s %s features of %d images on %s: %dx%d cells x %d channels",
              cfg.backbone.arch, cfg.layer, n_images, device, grid, grid, channels)

@@ -1,4 +1,4 @@
-"""The frozen, dilated ResNet backbone of the few-shot segmenter."""
+"""The frozen, dilated backbone of the few-shot segmenter."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels
+from umtfss.backbones import build_network, build_trunk, level_channels
 from umtfss.model.config import ModelConfig
 
 
 class FrozenBackbone(nn.Module):
-    """A dilated ResNet (stride 8) that is never trained: no gradients, BatchNorm always in eval mode.
+    """A backbone (dilated to stride 8 unless ``cfg.dilated`` is false) that is never trained: no gradients, BatchNorm always in eval mode.
 
     Returns the mid-level features (``cfg.mid_layers`` concatenated, upsampled to the larger of their grids),
     which become the tokens, and the high-level ``cfg.prior_layer`` features for the prior mask, resized to
@@ -22,8 +22,8 @@ class FrozenBackbone(nn.Module):
         super().__init__()
         self.mid_layers, self.prior_layer = list(cfg.mid_layers), cfg.prior_layer
         layers = sorted({*self.mid_layers, self.prior_layer})
-        self.trunk = ResNetTrunk(build_resnet(cfg.backbone, dilated=True), layers)
-        self.mid_channels = sum(layer_channels(cfg.backbone.arch, layer) for layer in self.mid_layers)
+        self.trunk = build_trunk(build_network(cfg.backbone, dilated=cfg.dilated), cfg.backbone.arch, layers)
+        self.mid_channels = sum(level_channels(cfg.backbone.arch, layer) for layer in self.mid_layers)
         self.requires_grad_(False)
         self.train(False)
 

@@ -7,13 +7,16 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from umtfss.config import Config
-from umtfss.features.config import BackboneConfig, LayerName
+from umtfss.backbones.config import BackboneConfig, check_level
 
 
 class ModelConfig(Config):
     backbone: BackboneConfig = BackboneConfig()
-    mid_layers: list[LayerName] = Field(default_factory=lambda: ["layer3", "layer4"])
-    prior_layer: LayerName = "layer4"
+    mid_layers: list[str] = Field(default_factory=lambda: ["layer3", "layer4"],
+                                  description="two backbone levels, concatenated into the tokens")
+    prior_layer: str = Field("layer4", description="the backbone level the prior mask is computed from")
+    dilated: bool = Field(True, description="dilate the backbone's deeper levels to stride 8 (PFENet, the "
+                          "paper); false = their own strides, tokens on the finer mid level's grid")
     dim: int = Field(256, ge=8)
     heads: int = Field(8, ge=1)
     blocks: int = Field(2, ge=1)
@@ -31,4 +34,7 @@ class ModelConfig(Config):
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if len(self.mid_layers) != 2 or len(set(self.mid_layers)) != 2:
             raise ValueError(f"mid_layers must name two distinct layers, got {self.mid_layers}")
+        for index, name in enumerate(self.mid_layers):
+            check_level(self.backbone.arch, name, f"mid_layers.{index}")
+        check_level(self.backbone.arch, self.prior_layer, "prior_layer")
         return self

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from umtfss.config import Config
-from umtfss.features.config import LAYER_STRIDES, BackboneConfig, LayerName
+from umtfss.backbones.config import BackboneConfig, check_level, level_stride
 
 
 class ColourJitterConfig(Config):
@@ -24,7 +24,7 @@ class SelfSupConfig(Config):
     """Dense contrastive training of ``backbone`` up to ``layer``; deeper layers keep their init."""
 
     backbone: BackboneConfig = BackboneConfig(arch="resnet18")
-    layer: LayerName = Field("layer3", description="deepest layer trained; its cells are contrasted")
+    layer: str = Field("layer3", description="deepest layer trained; its cells are contrasted")
     pool: Literal["train", "all"] = Field("train", description="which images form the unlabeled pool")
     seed: int = 0
     steps: int = Field(200, ge=0, description="0 = write the initial backbone unchanged")
@@ -46,7 +46,8 @@ class SelfSupConfig(Config):
 
     @model_validator(mode="after")
     def _check_grid(self) -> SelfSupConfig:
-        stride = LAYER_STRIDES[self.layer]
+        check_level(self.backbone.arch, self.layer, "layer")
+        stride = level_stride(self.backbone.arch, self.layer)
         if self.crop_size // stride < 2:
             raise ValueError(f"crop_size {self.crop_size} gives under 2 x 2 {self.layer} cells "
                              f"(stride {stride}): nothing to contrast")

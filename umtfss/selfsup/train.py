@@ -27,7 +27,7 @@ from torch import nn
 from umtfss.data.images import load_image
 from umtfss.device import resolve_device
 from umtfss.errors import InputError
-from umtfss.features.backbones import ResNetTrunk, build_resnet, layer_channels, layer_stride
+from umtfss.backbones import build_network, build_trunk, level_channels, level_stride, network_state
 from umtfss.io import atomic_output
 from umtfss.selfsup.config import SelfSupConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
@@ -47,14 +47,14 @@ log = logging.getLogger(__name__)
 
 
 class DenseEmbedder(nn.Module):
-    """The ResNet up to ``layer`` and a 1x1-conv projection head: L2-normalised embeddings of every cell."""
+    """The backbone up to ``layer`` and a 1x1-conv projection head: L2-normalised embeddings of every cell."""
 
     def __init__(self, cfg: SelfSupConfig) -> None:
         super().__init__()
-        self.resnet = build_resnet(cfg.backbone)
-        self.trunk = ResNetTrunk(self.resnet, [cfg.layer])
+        self.network = build_network(cfg.backbone)
+        self.trunk = build_trunk(self.network, cfg.backbone.arch, [cfg.layer])
         self.layer = cfg.layer
-        channels = layer_channels(cfg.backbone.arch, cfg.layer)
+        channels = level_channels(cfg.backbone.arch, cfg.layer)
         hidden = 2 * cfg.projection_dim
         self.head = nn.Sequential(
             nn.Conv2d(channels, hidden, 1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
@@ -66,9 +66,8 @@ class DenseEmbedder(nn.Module):
         return F.normalize(self.head(self.trunk(images)[self.layer]), dim=1)
 
     def backbone_state(self) -> dict[str, torch.Tensor]:
-        """The ResNet's weights and BatchNorm statistics, torchvision keys, without the classifier."""
-        state = self.resnet.state_dict()
-        return {k: v.detach().cpu().clone() for k, v in state.items() if not k.startswith("fc.")}
+        """The backbone's weights in the format its loader reads (torchvision keys for ResNets)."""
+        return network_state(self.network)
 
 
 def cosine_lr(cfg: SelfSupConfig, step: int) -> float:
@@ -117,7 +116,9 @@ def train_backbone(image_paths: Sequence[str], cfg: SelfSupConfig, out_path: str
         start, window = state["step"], list(state["window"])
     if live is not None:
         rewind(live, start)
-    grid = cfg.crop_size // layer_stride(cfg.layer, dilated=False)
+        if cfg.steps == 0:  # the initial backbone as it is: one point, so the curves a pipeline tracks exist
+            log_metrics(live, 0, {"lr": 0.0})
+    grid = cfg.crop_size // level_stride(cfg.backbone.arch, cfg.layer)
     colour = photometric(cfg.jitter)
     metrics: dict[str, float] = {}
     net.train()

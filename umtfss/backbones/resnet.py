@@ -8,31 +8,18 @@ the honest choice where no pretrained weights can be had.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from umtfss.backbones.checkpoints import read_checkpoint
+from umtfss.backbones.config import BackboneConfig
+from umtfss.backbones.files import weights_file
 from umtfss.errors import CheckpointError
-from umtfss.features.config import LAYER_STRIDES, BackboneConfig, LayerName
 from umtfss.vision import models
 
-LAYERS: tuple[LayerName, ...] = ("layer1", "layer2", "layer3", "layer4")
-_CHANNELS = {
-    "resnet18": {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
-    "resnet50": {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048},
-}
+LAYERS = ("layer1", "layer2", "layer3", "layer4")
 _MOCO_PREFIX = "module.encoder_q."
-
-
-def layer_channels(arch: str, layer: LayerName) -> int:
-    return _CHANNELS[arch][layer]
-
-
-def layer_stride(layer: LayerName, *, dilated: bool) -> int:
-    """Input pixels per output cell of ``layer``."""
-    stride = LAYER_STRIDES[layer]
-    return min(stride, 8) if dilated else stride
 
 
 def _dilate(layer: nn.Sequential, dilation: int) -> None:
@@ -50,16 +37,9 @@ def _dilate(layer: nn.Sequential, dilation: int) -> None:
 
 
 def _read_state_dict(cfg: BackboneConfig) -> dict[str, torch.Tensor]:
-    path = Path(cfg.weights or "")
-    if not path.is_file():
-        raise CheckpointError(f"backbone weights {path} not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise CheckpointError(f"backbone weights {path} cannot be read as a torch checkpoint: {exc}") from None
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not state:
-        raise CheckpointError(f"backbone weights {path} hold no state dict")
+    path = weights_file(cfg)
+    assert path is not None, "_read_state_dict needs weights"
+    state = read_checkpoint(path)
     is_moco = any(key.startswith(_MOCO_PREFIX) for key in state)
     if cfg.weights_format == "moco" and not is_moco:
         raise CheckpointError(f"{path} is not a MoCo checkpoint: no '{_MOCO_PREFIX}*' keys")
@@ -93,11 +73,8 @@ def build_resnet(cfg: BackboneConfig, *, dilated: bool = False) -> models.ResNet
 class ResNetTrunk(nn.Module):
     """Runs a ResNet up to the deepest requested layer and returns each requested layer's output."""
 
-    def __init__(self, resnet: models.ResNet, layers: Sequence[LayerName]) -> None:
+    def __init__(self, resnet: models.ResNet, layers: Sequence[str]) -> None:
         super().__init__()
-        unknown = set(layers) - set(LAYERS)
-        if unknown or not layers:
-            raise ValueError(f"layers must be a non-empty subset of {LAYERS}, got {list(layers)}")
         self.layers = tuple(layers)
         self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
         depth = max(LAYERS.index(name) for name in layers) + 1
