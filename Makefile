@@ -11,6 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
+# The benchmarks' extra (faiss, psutil), installed by the bench target itself rather than left to `test`.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	touch $@
+
 install: $(VENV)/.installed
 
 ## Command 1: install, then run the whole DVC pipeline on the embedded default benchmark.
@@ -21,5 +26,5 @@ repro: install
 test: install
 	pytest
 
-bench: install
+bench: $(VENV)/.bench-installed
 	for script in benchmarks/bench_*.py; do python $$script || exit 1; done

@@ -36,7 +36,7 @@ from _common import (
 from _stores import write_centroids, write_features_store
 from umtfss.clustering.assign import assign_labels
 from umtfss.clustering.config import ClusterConfig
-from umtfss.backbones import level_channels
+from umtfss.backbones.build import level_channels
 from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import feature_grid
 

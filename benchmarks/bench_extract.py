@@ -26,7 +26,7 @@ from _common import PROJECT_ROOT, print_table, ratio_line, set_threads, time_int
 from umtfss.data.config import EmbeddedConfig
 from umtfss.data.embedded import generate
 from umtfss.data.images import load_image, to_tensor
-from umtfss.backbones import build_network, build_trunk
+from umtfss.backbones.build import build_network, build_trunk
 from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import extract_features, feature_grid, mirrored_canvas
 

@@ -65,3 +65,21 @@ def finetuned_model(fold: int, fraction: int, init: str) -> Path:
 
 def finetune_metrics(fold: int, fraction: int, init: str) -> Path:
     return FINETUNE_METRICS / f"{finetune_name(fold, fraction, init)}.json"
+
+
+# The pipeline's files each stage reads, besides its code and params: its data deps in dvc.yaml, which
+# `python -m pipeline.deps --write` writes from here (the code deps it derives from imports). Images are read
+# through MANIFEST, which holds their MD5s. A backbone's weights are a param (`<section>.backbone.weights`):
+# BACKBONE, their default, is listed for the stages that build a backbone so that DVC runs selfsup first.
+STAGE_INPUTS: dict[str, tuple[Path, ...]] = {
+    "prepare": (),
+    "selfsup": (MANIFEST,),
+    "extract": (MANIFEST, BACKBONE),
+    "cluster": (FEATURES,),
+    "assign": (FEATURES, CENTROIDS, MANIFEST),
+    "episodes": (FEATURES, LABELS, MANIFEST),
+    "pretrain": (MANIFEST, LABELS, REGIONS, CANDIDATES, BACKBONE),  # in the order pretrain hashes them
+    "evaluate": (PRETRAINED, BACKBONE, MANIFEST),
+    "finetune": (PRETRAINED, BACKBONE, MANIFEST, FRACTIONS),
+    "summarize": (FINETUNE_METRICS,),
+}

@@ -23,9 +23,10 @@ from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
 from umtfss.training.state import clear_states, content_hash, seed_everything
 
-# Everything the pseudo episodes are read from (the manifest hashes every image), and the backbone's weights:
-# a state trained on other inputs is never resumed.
-INPUTS = (paths.MANIFEST, paths.LABELS, paths.REGIONS, paths.CANDIDATES)
+# What the pseudo episodes are read from (the manifest hashes every image), as dvc.yaml lists them, and below
+# the weights file the params name in place of the default backbone: a state trained on other inputs is never
+# resumed.
+INPUTS = tuple(path for path in paths.STAGE_INPUTS["pretrain"] if path != paths.BACKBONE)
 
 
 def main(params: Params) -> None:

@@ -30,7 +30,7 @@ def main(params: Params) -> None:
     pool = frame if cfg.pool == "all" else frame[frame["split"] == "train"]
     start = time.perf_counter()
     live = Live(str(paths.SELFSUP_LIVE), resume=True, save_dvc_exp=False, dvcyaml=None)
-    identity = {"inputs": content_hash([paths.MANIFEST, *weights_inputs(cfg.backbone)])}
+    identity = {"inputs": content_hash([*paths.STAGE_INPUTS["selfsup"], *weights_inputs(cfg.backbone)])}
     train_backbone(list(pool["image_path"]), cfg, paths.BACKBONE, state_dir=paths.SELFSUP_CHECKPOINTS,
                    live=live, identity=identity)
     live.end()

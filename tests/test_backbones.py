@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from pydantic import ValidationError
 
-from umtfss.backbones import (
+from umtfss.backbones.build import (
     ARCH_LEVELS,
     BackboneConfig,
     build_network,
@@ -160,12 +160,12 @@ def test_a_written_lite0_backbone_reads_back(tmp_path: Path) -> None:
 
 
 def test_levels_and_formats_are_checked_against_the_arch() -> None:
-    with pytest.raises(ValidationError, match=r"layer: 'layer3' is not a level of efficientnet_lite0; "
+    with pytest.raises(ValidationError, match=r"'layer3' is not a level of efficientnet_lite0; "
                                                r"valid: stride2 \(stride 2, 16 ch\)"):
-        ExtractConfig(backbone=BackboneConfig(arch=LITE0), layer="layer3")
-    with pytest.raises(ValidationError, match="mid_layers.1: 'stride8' is not a level of resnet18"):
+        ExtractConfig(backbone=BackboneConfig(arch=LITE0), layer="layer3", margin=32)
+    with pytest.raises(ValidationError, match=r"mid_layers\n.*'stride8' is not a level of resnet18"):
         ModelConfig(backbone=BackboneConfig(arch="resnet18"), mid_layers=["layer2", "stride8"])
-    with pytest.raises(ValidationError, match="prior_layer: 'layer9' is not a level of resnet50"):
+    with pytest.raises(ValidationError, match=r"prior_layer\n.*'layer9' is not a level of resnet50"):
         ModelConfig(prior_layer="layer9")
     with pytest.raises(ValidationError, match="weights_format 'moco' does not fit efficientnet_lite0"):
         BackboneConfig(arch=LITE0, weights_format="moco")

@@ -34,7 +34,7 @@ def test_ccp_set_applies_with_overrides_and_keeps_comments(params_file: Path) ->
 
 def test_invalid_result_is_refused_and_nothing_is_written(params_file: Path, tmp_path: Path) -> None:
     before = params_file.read_text()
-    with pytest.raises(ParamsError, match=r"prior_layer: 'layer4' is not a level of efficientnet_lite0; valid:"):
+    with pytest.raises(ParamsError, match=r"model.prior_layer: 'layer4' is not a level of efficientnet_lite0; valid:"):
         configure(PROJECT_ROOT / "configs/ccp.yaml", ["model.prior_layer=layer4"], params_file)
     bad_set = tmp_path / "bad.yaml"
     bad_set.write_text(yaml.safe_dump({"cluster": {"n_clustres": 5}}))

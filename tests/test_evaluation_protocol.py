@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from PIL import Image
 
 from umtfss.data.episodes import calibration_episodes
 from umtfss.data.manifest import DatasetInfo, content_md5, read_manifest, write_manifest
+from umtfss.errors import InputError
+from umtfss.evaluation import protocol
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.calibration import THRESHOLDS, choose_threshold
 from umtfss.evaluation.config import EvaluateConfig
@@ -47,8 +50,15 @@ def _dataset(root: Path) -> tuple[pd.DataFrame, DatasetInfo]:
     return read_manifest(root / "manifest.parquet")
 
 
-def _everything(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, *query.shape[-2:])
+class _Everything:
+    """Predicts every pixel foreground, and counts the episodes it is shown by their number of shots."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[int] = Counter()
+
+    def __call__(self, query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        self.seen[supports.shape[1]] += 1
+        return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, *query.shape[-2:])
 
 
 @pytest.mark.parametrize("resize", ["custom", "hsnet"])
@@ -57,14 +67,17 @@ def test_evaluate_scores_exactly_the_configured_episodes(tmp_path: Path, resize:
     # HSNet's 400 x 400 is slow on a CPU: fewer episodes there.
     cfg = EvaluateConfig(folds=[0], shots=[1, 2], episodes=5 if resize == "custom" else 2, seeds=[0, 1],
                          size=64, resize=resize)
-    predictors = {"baseline": PrototypeBaseline(TINY, 0.5), "everything": _everything}
+    everything = _Everything()
+    predictors = {"baseline": PrototypeBaseline(TINY, 0.5), "everything": everything}
     results = evaluate(predictors, manifest, info, cfg, device=torch.device("cpu"))
+    # Counted where the predictions are made, not read back from the results: per shot, episodes x seeds.
+    assert everything.seen == {1: 2 * cfg.episodes, 2: 2 * cfg.episodes}
     assert set(results) == {"fold0"} and set(results["fold0"]) == {"1shot", "2shot"}
     for shot in results["fold0"].values():
         assert set(shot) == {"baseline", "everything"}
         for result in shot.values():
-            assert [s["seed"] for s in result["per_seed"]] == [0, 1]
-            assert all(s["episodes"] == cfg.episodes for s in result["per_seed"])
+            assert [(s["seed"], s["episodes"]) for s in result["per_seed"]] == [(0, cfg.episodes),
+                                                                                (1, cfg.episodes)]
             assert 0 <= result["miou_mean"] <= 100 and 0 <= result["fbiou_mean"] <= 100
         # Predicting everything as foreground: the object's IoU is its share of the image, far below 100.
         assert shot["everything"]["miou_mean"] < 50
@@ -76,6 +89,22 @@ def test_evaluate_scores_exactly_the_configured_episodes(tmp_path: Path, resize:
     assert episode["support_masks"].shape == (2, side, side)
     row = manifest.set_index("image_id").loc[spec.query_id]
     assert tuple(episode["query_label"].shape) == (row["height"], row["width"])
+
+
+def test_fewer_episodes_than_configured_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest, info = _dataset(tmp_path)
+    cfg = EvaluateConfig(folds=[0], shots=[1], episodes=3, seeds=[0], size=64, resize="custom")
+    drawn = protocol.evaluation_episodes(manifest, info, 0, 1, cfg.episodes, 0)
+    monkeypatch.setattr(protocol, "evaluation_episodes", lambda *args: drawn[:-1])  # a pool too small
+    with pytest.raises(InputError, match="got 2 episodes, not 3"):
+        evaluate({"everything": _Everything()}, manifest, info, cfg, device=torch.device("cpu"))
+    # Enough specs, but an episode lost between drawing and scoring: the scored count is checked too.
+    monkeypatch.setattr(protocol, "evaluation_episodes", lambda *args: drawn)
+    score = protocol.score_episodes
+    monkeypatch.setattr(protocol, "score_episodes",
+                        lambda predictors, episodes, *args: score(predictors, list(episodes)[:-1], *args))
+    with pytest.raises(RuntimeError, match="scored 2 episodes, not 3"):
+        evaluate({"everything": _Everything()}, manifest, info, cfg, device=torch.device("cpu"))
 
 
 def test_evaluate_stage_scores_three_predictors_and_untrained_is_pretrains_start(

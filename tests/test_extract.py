@@ -20,7 +20,7 @@ from PIL import Image
 from tests.conftest import Project
 from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.errors import InputError
-from umtfss.backbones import build_network, build_trunk
+from umtfss.backbones.build import build_network, build_trunk
 from umtfss.backbones.config import BackboneConfig
 from umtfss.features.config import ExtractConfig
 from umtfss.features.extract import extract_features, mirrored_canvas

@@ -67,3 +67,9 @@ def test_unreadable_params_files_are_explained(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- prepare\n")
     with pytest.raises(ParamsError, match="must be a mapping"):
         load_params(tmp_path / "list.yaml")
+
+
+def test_a_param_that_nothing_reads_is_not_accepted() -> None:
+    # episodes.seed once was one: changing it reran the stage for nothing (region and candidate building is
+    # deterministic).
+    assert "episodes.seed: unknown key" in error_of({"episodes": {"seed": 1}})

@@ -90,10 +90,24 @@ def test_remote_round_trip_leaves_nothing_to_reproduce(built: Project, tmp_path:
     assert "Running stage" not in clone.dvc("repro").stdout
 
 
+def _experiment(shown: list[dict], name: str) -> dict:
+    """The data (params and metrics) of experiment ``name`` in `dvc exp show --json`."""
+    for baseline in shown:
+        for experiments in baseline.get("experiments") or []:
+            for state in experiments["revs"]:
+                if state.get("name") == name:
+                    return state["data"]
+    raise AssertionError(f"no experiment {name!r} in {shown}")
+
+
 def test_experiment_compares_attention_variants(built: Project) -> None:
     built.dvc("exp", "run", "-S", "model.cross_attention=vanilla", "-n", "vanilla")
-    shown = json.loads(built.dvc("exp", "show", "--json").stdout)
-    assert "vanilla" in json.dumps(shown)
+    shown = _experiment(json.loads(built.dvc("exp", "show", "--json").stdout), "vanilla")
+    assert shown["params"]["params.yaml"]["data"]["model"]["cross_attention"] == "vanilla"
+    scored = shown["metrics"]["metrics/evaluate.json"]["data"]["fold0"]["1shot"]["pretrained"]["miou_mean"]
+    # The experiment's own score: the one its run left in the workspace.
+    written = json.loads((built.root / "metrics/evaluate.json").read_text())
+    assert scored == written["fold0"]["1shot"]["pretrained"]["miou_mean"] and 0 <= scored <= 100
     params_diff = built.dvc("params", "diff", "HEAD").stdout
     assert "model.cross_attention" in params_diff and "vanilla" in params_diff
     metrics_diff = json.loads(built.dvc("metrics", "diff", "HEAD", "--json").stdout)

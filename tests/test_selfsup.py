@@ -14,7 +14,7 @@ from conftest import Project, create_project
 
 from pipeline.params import ParamsError, parse_params
 from umtfss.data.images import IMAGENET_MEAN, IMAGENET_STD
-from umtfss.backbones import BackboneConfig, build_network
+from umtfss.backbones.build import BackboneConfig, build_network
 from umtfss.selfsup.config import ColourJitterConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
 from umtfss.selfsup.views import photometric, random_view

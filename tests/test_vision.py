@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from umtfss import vision
 from umtfss.vision import models, torchvision, transforms_v2
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_resnet18_runs_forward() -> None:
@@ -14,7 +20,21 @@ def test_resnet18_runs_forward() -> None:
     with torch.no_grad():
         logits = model(torch.randn(1, 3, 64, 64))
     assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
-    assert torchvision.__version__.startswith("0.")
+
+
+def test_torch_and_torchvision_are_the_pinned_builds() -> None:
+    pins = dict(re.findall(r'"(torch|torchvision)==([^"]+)"', (ROOT / "pyproject.toml").read_text()))
+    assert set(pins) == {"torch", "torchvision"}
+    assert torch.__version__.split("+")[0] == pins["torch"]
+    assert torchvision.__version__.split("+")[0] == pins["torchvision"]
+
+
+def test_op_schemas_are_defined_exactly_when_the_extension_is_missing() -> None:
+    # A loaded extension brings CPU kernels and needs nothing from umtfss.vision; otherwise the schemas are
+    # its own (torchvision's Python side then adds only fake kernels, for tracing).
+    extension_loaded = torch._C._dispatch_has_kernel_for_dispatch_key("torchvision::nms", "CPU")
+    assert (vision._schema_library is None) == extension_loaded
+    assert torch.ops.torchvision.nms.default._schema.name == "torchvision::nms"  # either way, the op exists
 
 
 def test_transforms_v2_apply_jointly_to_image_and_mask() -> None:

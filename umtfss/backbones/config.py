@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from umtfss.config import Config
 
@@ -63,12 +63,13 @@ def level_channels(arch: str, name: str) -> int:
     return level(arch, name).channels
 
 
-def check_level(arch: str, name: str, key: str) -> None:
-    """``ValueError`` naming the param ``key`` when ``name`` is not a level of ``arch``."""
-    try:
-        level(arch, name)
-    except ValueError as exc:
-        raise ValueError(f"{key}: {exc}") from None
+def check_level(name: str, info: ValidationInfo) -> str:
+    """Field validator body: ``name`` must be a level of the section's ``backbone.arch`` (validated before
+    it, so the error names the level's own key)."""
+    backbone = info.data.get("backbone")
+    if backbone is not None:  # an invalid backbone is reported on its own key
+        level(backbone.arch, name)
+    return name
 
 
 class BackboneConfig(Config):

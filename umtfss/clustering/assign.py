@@ -25,6 +25,7 @@ from umtfss.data.images import letterbox, load_image
 from umtfss.errors import InputError
 from umtfss.features.store import create_image_array, images_per_shard, open_group
 from umtfss.io import atomic_output
+from umtfss.progress import compute_with_progress
 
 log = logging.getLogger(__name__)
 INVALID = -1
@@ -81,9 +82,10 @@ def check_aligned(chunks: Sequence[int], per_shard: int) -> None:
 
 
 def write_aligned(labels: da.Array, target: zarr.Array) -> None:
-    """``da.store`` of ``labels`` into ``target`` after checking its chunks are whole shards (no lock needed)."""
+    """``da.store`` of ``labels`` into ``target`` after checking its chunks are whole shards (no lock needed),
+    with a progress bar."""
     check_aligned(labels.chunks[0], images_per_shard(target))
-    da.store(labels, target, lock=False)
+    compute_with_progress(da.store(labels, target, lock=False, compute=False), desc="assign")
 
 
 @contextlib.contextmanager

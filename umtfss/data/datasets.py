@@ -72,4 +72,4 @@ def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tupl
         (tmp / DESCRIPTOR).write_text(json.dumps(descriptor, indent=2) + "\n")
     # Hashed once the files are in place: generated ones are written under ``tmp`` but listed at ``out_dir``.
     pairs = list(zip(frame["image_path"], frame["mask_path"], strict=True))
-    return frame.assign(content_md5=parallel_map(lambda pair: content_md5(*pair), pairs)), info
+    return frame.assign(content_md5=parallel_map(lambda pair: content_md5(*pair), pairs, desc="hash")), info

@@ -263,4 +263,4 @@ def generate(cfg: EmbeddedConfig, write_dir: Path, final_dir: Path) -> tuple[pd.
             for stream, (split, count) in enumerate(zip(SPLITS, counts, strict=True), start=1)
             for index in range(count)]
     description = {"config": cfg.model_dump(), "materials": [dataclasses.asdict(m) for m in objects + stuff]}
-    return pd.DataFrame(parallel_map(one_scene, jobs)), info, description
+    return pd.DataFrame(parallel_map(one_scene, jobs, desc="generate")), info, description

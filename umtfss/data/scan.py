@@ -4,7 +4,7 @@ name instead of failing a training run hours later, and counting each mask's pix
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +13,7 @@ import numpy as np
 
 from umtfss.data.images import IGNORE, load_image, load_mask
 from umtfss.errors import InputError
+from umtfss.progress import progress
 
 Item = TypeVar("Item")
 
@@ -50,10 +51,12 @@ def image_row(
             "width": width, "height": height, "split": split, "class_pixels": pixels}
 
 
-def parallel_map(function: Callable[[Item], Any], items: Iterable[Item]) -> list[Any]:
-    """``[function(item) for item in items]`` on threads (Pillow and zlib decode outside the GIL).
+def parallel_map(function: Callable[[Item], Any], items: Iterable[Item], *, desc: str = "scan") -> list[Any]:
+    """``[function(item) for item in items]`` on threads (Pillow and zlib decode outside the GIL), with a
+    progress bar named ``desc``.
 
     Results keep the order of ``items``; the first failing item's exception is raised.
     """
+    total = len(items) if isinstance(items, Sized) else None
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(function, items))
+        return list(progress(pool.map(function, items), desc=desc, total=total, unit="img"))

@@ -19,6 +19,7 @@ from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
 from umtfss.evaluation.protocol import load_episode, predict_mask
+from umtfss.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def choose_threshold(baseline: PrototypeBaseline, manifest: pd.DataFrame, info: 
     scores = {t: IoUAccumulator(base_classes(info, fold)) for t in THRESHOLDS}
     baseline.to(device).eval()
     with torch.inference_mode():
-        for spec in specs:
+        for spec in progress(specs, desc=f"calibrate fold {fold}", unit="episode"):
             episode = load_episode(spec, manifest, cfg)
             label = episode["query_label"]
             similarity = baseline.similarity(episode["query_image"][None].to(device),

@@ -31,6 +31,7 @@ from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
 from umtfss.io import atomic_output
 from umtfss.model.config import ModelConfig
+from umtfss.progress import bar_over, progress
 from umtfss.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,16 @@ def evaluate(
     """``{"fold<f>": {"<k>shot": {name: result}}}`` over ``folds`` (default ``cfg.folds``) and ``cfg.shots``,
     every predictor on the same episodes; result = :func:`summarize_seeds` of ``cfg.seeds``."""
     results: dict[str, Any] = {}
-    for fold in folds if folds is not None else cfg.folds:
+    folds = list(folds if folds is not None else cfg.folds)
+    bar = progress(desc=f"evaluate fold {', '.join(map(str, folds))}", unit="episode",
+                   total=len(folds) * len(cfg.shots) * len(cfg.seeds) * cfg.episodes)
+    for fold in folds:
         classes = novel_classes(info, fold)
         for shots in cfg.shots:
             per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in predictors}
             for seed in cfg.seeds:
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
-                episodes = (load_episode(spec, manifest, cfg) for spec in specs)
+                episodes = (load_episode(spec, manifest, cfg) for spec in bar_over(specs, bar))
                 for name, acc in score_episodes(predictors, episodes, classes, device).items():
                     if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
                         raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
@@ -178,22 +182,8 @@ def evaluate(
             results.setdefault(f"fold{fold}", {})[f"{shots}shot"] = {
                 name: summarize_seeds(runs) for name, runs in per_seed.items()
             }
+    bar.close()
     return results
-
-
-def evaluate_predictor(
-    predict_fn: Predictor,
-    specs: Sequence[EpisodeSpec],
-    manifest: pd.DataFrame,
-    cfg: EvaluateConfig,
-    classes: Sequence[int],
-    *,
-    device: torch.device,
-) -> dict[str, Any]:
-    """One predictor on given specs: ``{"miou", "fbiou", "episodes"}`` (percent)."""
-    episodes = (load_episode(spec, manifest, cfg) for spec in specs)
-    acc = score_episodes({"model": predict_fn}, episodes, classes, device)["model"]
-    return {"miou": 100 * acc.miou(), "fbiou": 100 * acc.fbiou(), "episodes": acc.n_episodes}
 
 
 def evaluate_model(

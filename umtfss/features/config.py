@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from umtfss.backbones.config import BackboneConfig, check_level, level_stride
 from umtfss.config import Config
@@ -23,9 +23,10 @@ class ExtractConfig(Config):
     images_per_shard: int = Field(64, ge=1, description="images stored together in one Zarr shard file")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    _check_layer = field_validator("layer")(check_level)
+
     @model_validator(mode="after")
     def _check_margin(self) -> ExtractConfig:
-        check_level(self.backbone.arch, self.layer, "layer")
         stride = level_stride(self.backbone.arch, self.layer)
         if self.margin % stride:
             raise ValueError(f"margin {self.margin} is not a multiple of the {self.layer} stride {stride}")

@@ -24,14 +24,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import zarr
-from tqdm import tqdm
 
 from umtfss.data.images import letterbox, load_image, to_tensor
 from umtfss.device import resolve_device
-from umtfss.backbones import build_network, build_trunk, level_channels, level_stride
+from umtfss.backbones.build import build_network, build_trunk, level_channels, level_stride
 from umtfss.features.config import ExtractConfig
 from umtfss.features.store import create_feature_arrays, shard_slices, valid_cells
 from umtfss.io import atomic_output
+from umtfss.progress import progress
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,7 +91,7 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                                                 images_per_shard=cfg.images_per_shard)
         jobs = ((path, cfg.input_size, cfg.margin) for path in image_paths)
         loaded = prefetch(_load, jobs, depth=2 * cfg.batch_size)
-        with tqdm(total=n_images, desc="extract", unit="img", mininterval=5) as progress, torch.inference_mode():
+        with progress(desc="extract", total=n_images, unit="img") as bar, torch.inference_mode():
             for shard in shard_slices(features):
                 shard_features = np.empty((shard.stop - shard.start, grid, grid, channels), np.float16)
                 shard_valid = np.empty((shard.stop - shard.start, grid, grid), bool)
@@ -104,6 +104,6 @@ def extract_features(image_paths: Sequence[str], image_ids: Sequence[str], out_p
                     stop = start + len(batch)
                     shard_features[start:stop] = cells.half().permute(0, 2, 3, 1).cpu().numpy()
                     shard_valid[start:stop] = [valid_cells(extent, stride, grid) for _, extent in batch]
-                    progress.update(len(batch))
+                    bar.update(len(batch))
                 features[shard] = shard_features
                 valid[shard] = shard_valid

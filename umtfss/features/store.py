@@ -58,15 +58,6 @@ def images_per_shard(array: zarr.Array) -> int:
     return shards[0] if shards is not None else array.chunks[0]
 
 
-def check_shard_aligned(array: zarr.Array, starts: list[int]) -> None:
-    """Raise unless every block start falls on a shard boundary: misaligned writers corrupt sharded stores."""
-    per_shard = images_per_shard(array)
-    misaligned = [start for start in starts if start % per_shard]
-    if misaligned:
-        raise ValueError(f"writes to {array.path!r} start at {misaligned[:5]}, not on its {per_shard}-image "
-                         "shard boundaries: concurrent partial-shard writes would corrupt the store")
-
-
 def open_group(path: str | os.PathLike[str], *, what: str) -> zarr.Group:
     """Open an existing store read-only, with a clear error when it is missing or not a store."""
     if not os.path.isdir(path):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from umtfss.backbones import build_network, build_trunk, level_channels
+from umtfss.backbones.build import build_network, build_trunk, level_channels
 from umtfss.model.config import ModelConfig
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from umtfss.config import Config
 from umtfss.backbones.config import BackboneConfig, check_level
@@ -28,13 +28,17 @@ class ModelConfig(Config):
     hamming_iters: int = Field(10, ge=1)
     lsh_seed: int = 0
 
+    _check_prior_layer = field_validator("prior_layer")(check_level)
+
+    @field_validator("mid_layers")
+    @classmethod
+    def _check_mid_layers(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        return [check_level(name, info) for name in names]
+
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if len(self.mid_layers) != 2 or len(set(self.mid_layers)) != 2:
             raise ValueError(f"mid_layers must name two distinct layers, got {self.mid_layers}")
-        for index, name in enumerate(self.mid_layers):
-            check_level(self.backbone.arch, name, f"mid_layers.{index}")
-        check_level(self.backbone.arch, self.prior_layer, "prior_layer")
         return self

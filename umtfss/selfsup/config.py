@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from umtfss.config import Config
 from umtfss.backbones.config import BackboneConfig, check_level, level_stride
@@ -44,9 +44,10 @@ class SelfSupConfig(Config):
     log_every: int = Field(10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
+    _check_layer = field_validator("layer")(check_level)
+
     @model_validator(mode="after")
     def _check_grid(self) -> SelfSupConfig:
-        check_level(self.backbone.arch, self.layer, "layer")
         stride = level_stride(self.backbone.arch, self.layer)
         if self.crop_size // stride < 2:
             raise ValueError(f"crop_size {self.crop_size} gives under 2 x 2 {self.layer} cells "

@@ -27,8 +27,9 @@ from torch import nn
 from umtfss.data.images import load_image
 from umtfss.device import resolve_device
 from umtfss.errors import InputError
-from umtfss.backbones import build_network, build_trunk, level_channels, level_stride, network_state
+from umtfss.backbones.build import build_network, build_trunk, level_channels, level_stride, network_state
 from umtfss.io import atomic_output
+from umtfss.progress import progress
 from umtfss.selfsup.config import SelfSupConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
 from umtfss.selfsup.views import View, photometric, random_view
@@ -122,7 +123,8 @@ def train_backbone(image_paths: Sequence[str], cfg: SelfSupConfig, out_path: str
     colour = photometric(cfg.jitter)
     metrics: dict[str, float] = {}
     net.train()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool, \
+            progress(desc="selfsup", total=cfg.steps, initial=start, unit="step") as bar:
         tick = time.perf_counter()
         for step in range(start + 1, cfg.steps + 1):
             rng = np.random.default_rng([cfg.seed, step])
@@ -138,6 +140,8 @@ def train_backbone(image_paths: Sequence[str], cfg: SelfSupConfig, out_path: str
             loss.backward()
             optimizer.step()
             window.append(loss.item())
+            bar.set_postfix(loss=f"{window[-1]:.4f}", refresh=False)
+            bar.update()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 metrics = {"loss": float(np.mean(window)), "lr": cosine_lr(cfg, step)}
                 log.info("step %d/%d loss %.4f (%.2f s since the last log)", step, cfg.steps, metrics["loss"],

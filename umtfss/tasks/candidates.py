@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from umtfss.progress import progress
 from umtfss.tasks.regions import region_embeddings
 
 CANDIDATE_SCHEMA = pa.schema([("region_id", pa.int64()), ("candidate_id", pa.int64()),
@@ -25,7 +26,7 @@ def build_candidates(regions: pa.Table, *, top_fraction: float, max_candidates: 
     clusters = regions.column("cluster").to_numpy()
     images = regions.column("image_index").to_numpy()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in CANDIDATE_SCHEMA.names}
-    for cluster in np.unique(clusters):
+    for cluster in progress(np.unique(clusters), desc="candidates", unit="cluster"):
         members = np.flatnonzero(clusters == cluster)
         for start in range(0, len(members), rows_per_block):
             rows = members[start:start + rows_per_block]

@@ -15,4 +15,3 @@ class EpisodesConfig(Config):
     top_fraction: float = Field(0.5, gt=0, le=1, description="keep this most-similar share of same-cluster regions")
     max_candidates: int = Field(200, ge=1, description="cap on support candidates per region")
     plot_clusters: int = Field(6, ge=1, description="clusters shown in plots/clusters.png")
-    seed: int = 0

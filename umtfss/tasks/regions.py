@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from umtfss.errors import InputError
 from umtfss.features.store import open_group, shard_slices
+from umtfss.progress import progress
 
 
 def region_schema(channels: int) -> pa.Schema:
@@ -76,18 +77,20 @@ def build_regions(features_path: str | os.PathLike[str], labels_path: str | os.P
     labels, features = label_group["labels"], feature_group["features"]
 
     columns: dict[str, list] = {name: [] for name in region_schema(1).names}
-    for block in shard_slices(labels):
-        label_block, feature_block = labels[block], features[block].astype(np.float32)
-        for offset, index in enumerate(range(block.start, block.stop)):
-            height, width = int(heights[index]), int(widths[index])
-            pixel = label_cell * max(height, width) / input_size  # original pixels per label cell side
-            for cluster, cells, area, x0, y0, x1, y1, embedding in _image_regions(
-                    label_block[offset], feature_block[offset], factor, pixel, height, width):
-                if area < min_area or (x1 - x0) >= max_extent * width or (y1 - y0) >= max_extent * height:
-                    continue
-                for name, value in zip(columns, (len(columns["region_id"]), index, image_ids[index], cluster,
-                                                 cells, area, x0, y0, x1, y1, embedding)):
-                    columns[name].append(value)
+    with progress(desc="regions", total=len(image_ids), unit="img") as bar:
+        for block in shard_slices(labels):
+            label_block, feature_block = labels[block], features[block].astype(np.float32)
+            for offset, index in enumerate(range(block.start, block.stop)):
+                height, width = int(heights[index]), int(widths[index])
+                pixel = label_cell * max(height, width) / input_size  # original pixels per label cell side
+                for cluster, cells, area, x0, y0, x1, y1, embedding in _image_regions(
+                        label_block[offset], feature_block[offset], factor, pixel, height, width):
+                    if area < min_area or (x1 - x0) >= max_extent * width or (y1 - y0) >= max_extent * height:
+                        continue
+                    for name, value in zip(columns, (len(columns["region_id"]), index, image_ids[index],
+                                                     cluster, cells, area, x0, y0, x1, y1, embedding)):
+                        columns[name].append(value)
+            bar.update(block.stop - block.start)
     channels = features.shape[-1]
     embeddings = np.asarray(columns.pop("embedding"), np.float32).reshape(-1)
     arrays = [pa.array(values, type=field.type) for values, field in zip(columns.values(), region_schema(1))]

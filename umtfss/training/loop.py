@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from umtfss.device import resolve_device
 from umtfss.training import distributed
+from umtfss.progress import progress
 from umtfss.training.config import TrainConfig
 from umtfss.training.live import log_metrics, rewind
 from umtfss.training.losses import IGNORE_INDEX, LossKind, segmentation_loss
@@ -84,17 +85,21 @@ def train(
         batches = iter(_loader(episodes, cfg, start, process, device))
         model.train()
         tick = time.perf_counter()
-        for step in range(start + 1, cfg.steps + 1):
-            window += _train_step(net, next(batches), optimizers, device, cfg.loss)
-            last = step == cfg.steps
-            if step % cfg.log_every == 0 or last:
-                seconds_per_step = (time.perf_counter() - tick) / window[1].item()
-                _report(
-                    live if process.is_main else None, step, cfg.steps, window, optimizers, seconds_per_step
-                )
-                window, tick = torch.zeros_like(window), time.perf_counter()
-            if step % cfg.checkpoint_every == 0 or last:
-                _checkpoint(state_dir, run, step, model, optimizers, window, process)
+        bar = progress(desc="train", total=cfg.steps, initial=start, unit="step", disable=not process.is_main)
+        with bar:
+            for step in range(start + 1, cfg.steps + 1):
+                increment = _train_step(net, next(batches), optimizers, device, cfg.loss)
+                window += increment
+                bar.set_postfix(loss=f"{increment[0].item():.4f}", refresh=False)  # this process's batch
+                bar.update()
+                last = step == cfg.steps
+                if step % cfg.log_every == 0 or last:
+                    seconds_per_step = (time.perf_counter() - tick) / window[1].item()
+                    live_here = live if process.is_main else None
+                    _report(live_here, step, cfg.steps, window, optimizers, seconds_per_step)
+                    window, tick = torch.zeros_like(window), time.perf_counter()
+                if step % cfg.checkpoint_every == 0 or last:
+                    _checkpoint(state_dir, run, step, model, optimizers, window, process)
         distributed.barrier()  # no process leaves before the last state is written
         del net  # DDP's reducer holds the process group: release it here, not wherever the caller drops it
     return model
