@@ -19,7 +19,7 @@ import typer
 import yaml
 from ruamel.yaml import YAML
 
-from pipeline.params import DEFAULT_PARAMS, ParamsError, parse_params
+from pipeline.params import DEFAULT_PARAMS, ParamsError, parse_params, read_sections
 from umtfss.io import atomic_output
 
 
@@ -48,14 +48,7 @@ def _override(assignment: str) -> dict[str, Any]:
 
 def configure(params_set: Path, overrides: list[str], params_path: Path = DEFAULT_PARAMS) -> None:
     """Write ``params_path`` with ``params_set`` and ``overrides`` applied; ``ParamsError`` if invalid."""
-    try:
-        update = yaml.safe_load(params_set.read_text()) or {}
-    except FileNotFoundError:
-        raise ParamsError(f"params set {params_set} not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"params set {params_set} is not valid YAML: {exc}") from None
-    if not isinstance(update, dict):
-        raise ParamsError(f"params set {params_set} must be a mapping of stage sections")
+    update = read_sections(params_set)
     round_trip = YAML()
     round_trip.width = 110
     round_trip.representer.add_representer(  # `null`, as params.yaml spells it, not an empty value

@@ -84,12 +84,17 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
 def load_params(path: str | os.PathLike[str] | None = None) -> Params:
     """Read and validate params.yaml (or ``$UMTFSS_PARAMS``, or ``path``)."""
     path = Path(path or os.environ.get("UMTFSS_PARAMS", DEFAULT_PARAMS))
+    return parse_params(read_sections(path, "(run from the project root, or pass --params)"), source=str(path))
+
+
+def read_sections(path: Path, hint: str = "") -> dict[str, Any]:
+    """The YAML mapping of stage sections in ``path`` (a params file or a params set), not yet validated."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise ParamsError(f"{path} not found (run from the project root, or pass --params)") from None
+        raise ParamsError(f"{path} not found {hint}".rstrip()) from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a mapping of stage sections, got {type(raw).__name__}")
-    return parse_params(raw, source=str(path))
+    return raw

@@ -48,4 +48,4 @@ def test_invalid_result_is_refused_and_nothing_is_written(params_file: Path, tmp
 def test_command_line_exits_2_with_the_message(params_file: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pipeline.configure", "configs/nope.yaml", "--params",
                              str(params_file)], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert result.returncode == 2 and "params set configs/nope.yaml not found" in result.stderr
+    assert result.returncode == 2 and "configs/nope.yaml not found" in result.stderr
