@@ -21,3 +21,12 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not state:
         raise CheckpointError(f"backbone weights {path} hold no state dict")
     return state
+
+
+def check_fits(state: dict[str, torch.Tensor], expected: dict[str, torch.Size], weights: str, arch: str) -> None:
+    """``CheckpointError`` unless ``state`` has every key of ``expected`` with its shape."""
+    mismatched = sorted(k for k in expected if k in state and state[k].shape != expected[k])
+    missing = sorted(set(expected) - set(state))
+    if mismatched or missing:
+        detail = f"shape mismatch at {mismatched[:3]}" if mismatched else f"missing keys {missing[:3]}"
+        raise CheckpointError(f"backbone weights {weights} are not a {arch} checkpoint ({detail})")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import umtfss.vision  # noqa: F401  (before timm: defines the torchvision op schemas timm's import needs)
-from umtfss.backbones.checkpoints import read_checkpoint
+from umtfss.backbones.checkpoints import check_fits, read_checkpoint
 from umtfss.backbones.config import ARCH_LEVELS, DILATED_STRIDE, BackboneConfig
 from umtfss.backbones.files import weights_file
 from umtfss.errors import CheckpointError
@@ -63,12 +63,8 @@ def build_efficientnet(cfg: BackboneConfig, *, dilated: bool = False) -> nn.Modu
                                     output_stride=DILATED_STRIDE if dilated else 32)
     if cfg.weights is not None:
         state = classifier_state(cfg)
-        expected = network.state_dict()
-        mismatched = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
-        missing = sorted(set(expected) - set(state))
-        if mismatched or missing:
-            detail = f"shape mismatch at {mismatched[:3]}" if mismatched else f"missing keys {missing[:3]}"
-            raise CheckpointError(f"backbone weights {cfg.weights} are not a {cfg.arch} checkpoint ({detail})")
+        expected = {key: value.shape for key, value in network.state_dict().items()}
+        check_fits(state, expected, str(cfg.weights), cfg.arch)
         network.load_state_dict({key: state[key] for key in expected})
     return network
 

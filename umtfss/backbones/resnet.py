@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from umtfss.backbones.checkpoints import read_checkpoint
-from umtfss.backbones.config import BackboneConfig
+from umtfss.backbones.checkpoints import check_fits, read_checkpoint
+from umtfss.backbones.config import ARCH_LEVELS, BackboneConfig
 from umtfss.backbones.files import weights_file
 from umtfss.errors import CheckpointError
 from umtfss.vision import models
 
-LAYERS = ("layer1", "layer2", "layer3", "layer4")
+LAYERS = tuple(lv.name for lv in ARCH_LEVELS["resnet18"])  # every ResNet has the same stages
 _MOCO_PREFIX = "module.encoder_q."
 
 
@@ -58,11 +58,7 @@ def build_resnet(cfg: BackboneConfig, *, dilated: bool = False) -> models.ResNet
     if cfg.weights is not None:
         state = _read_state_dict(cfg)
         expected = {key: value.shape for key, value in resnet.state_dict().items() if not key.startswith("fc.")}
-        mismatched = sorted(k for k in expected if k in state and state[k].shape != expected[k])
-        missing = sorted(set(expected) - set(state))
-        if mismatched or missing:
-            detail = f"shape mismatch at {mismatched[:3]}" if mismatched else f"missing keys {missing[:3]}"
-            raise CheckpointError(f"backbone weights {cfg.weights} are not a {cfg.arch} checkpoint ({detail})")
+        check_fits(state, expected, str(cfg.weights), cfg.arch)
         resnet.load_state_dict(state, strict=False)
     if dilated:
         _dilate(resnet.layer3, 2)
