@@ -65,7 +65,7 @@ def load_configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
 
 
 def episode_batch(batch: int, shots: int, size: int) -> dict[str, torch.Tensor]:
-    """A batch in the DataLoader's layout (docs/interfaces.md): foreground blob, ignore ring, padding."""
+    """A batch in the DataLoader's layout (umtfss/episodes/__init__.py): foreground blob, ignore ring, padding."""
     generator = torch.Generator().manual_seed(0)
     y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     radius = ((y - size * 0.4) ** 2 + (x - size * 0.5) ** 2).sqrt() / size

@@ -1,1 +1,2 @@
-"""The project's pipeline glue: the params.yaml schema and where every artifact lives."""
+"""The project's pipeline glue: the params.yaml schema, where every artifact lives, the stage list and deps,
+the stages' command line and what the training stages share."""

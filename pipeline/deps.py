@@ -20,7 +20,6 @@ whose closure holds it.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import io
 import re
@@ -28,8 +27,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from ruamel.yaml import YAML
 
 from pipeline.paths import STAGE_INPUTS
@@ -259,33 +259,33 @@ def report(found: Mapping[str, Drift], path: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.deps",
-                                     description="Check or write the deps of dvc.yaml, derived from the stages.")
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--check", action="store_true", help="exit 1 if any stage's deps differ")
-    action.add_argument("--write", action="store_true", help="rewrite the deps of every stage")
-    parser.add_argument("--dvc-yaml", type=Path, default=DVC_YAML, help="the pipeline file")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="project root of the deps (default: the pipeline file's folder)")
-    args = parser.parse_args(argv)
-    root = (args.root or args.dvc_yaml.parent).resolve()
+def main(
+    check: Annotated[bool, typer.Option("--check", help="exit 1 if any stage's deps differ")] = False,
+    write: Annotated[bool, typer.Option("--write", help="rewrite the deps of every stage")] = False,
+    dvc_yaml: Annotated[Path, typer.Option("--dvc-yaml", help="the pipeline file")] = DVC_YAML,
+    root: Annotated[
+        Path | None, typer.Option(help="project root of the deps (default: the pipeline file's folder)")
+    ] = None,
+) -> None:
+    """Check or write the deps of dvc.yaml, derived from the stages."""
+    if check == write:
+        raise typer.BadParameter("pass exactly one of --check and --write")
+    root = (root or dvc_yaml.parent).resolve()
     try:
-        document = load(args.dvc_yaml)
-        if args.write:
-            args.dvc_yaml.write_text(rewrite(document, root))
-            print(f"{args.dvc_yaml}: deps of {len(document['stages'])} stages written")
-            return 0
+        document = load(dvc_yaml)
+        if write:
+            dvc_yaml.write_text(rewrite(document, root))
+            print(f"{dvc_yaml}: deps of {len(document['stages'])} stages written")
+            return
         found = drift(root, document["stages"])
     except (DepsError, FileNotFoundError, SyntaxError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise typer.Exit(2) from None
     if found:
-        print(report(found, args.dvc_yaml), file=sys.stderr)
-        return 1
-    print(f"{args.dvc_yaml}: deps of {len(document['stages'])} stages match")
-    return 0
+        print(report(found, dvc_yaml), file=sys.stderr)
+        raise typer.Exit(1)
+    print(f"{dvc_yaml}: deps of {len(document['stages'])} stages match")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    typer.run(main)

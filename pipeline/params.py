@@ -17,11 +17,11 @@ from pipeline import paths
 from umtfss.clustering.config import AssignConfig, ClusterConfig
 from umtfss.config import Config
 from umtfss.data.config import PrepareConfig
+from umtfss.episodes.config import EpisodesConfig
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.features.config import ExtractConfig
 from umtfss.model.config import ModelConfig
 from umtfss.selfsup.config import SelfSupConfig
-from umtfss.tasks.config import EpisodesConfig
 from umtfss.training.config import FinetuneConfig, TrainConfig
 
 DEFAULT_PARAMS = Path("params.yaml")

@@ -67,7 +67,9 @@ def finetune_metrics(fold: int, fraction: int, init: str) -> Path:
     return FINETUNE_METRICS / f"{finetune_name(fold, fraction, init)}.json"
 
 
-# The pipeline's files each stage reads, besides its code and params: its data deps in dvc.yaml, which
+# The stage list, in DAG order: one entry per stage of dvc.yaml (`python -m pipeline.deps --check` fails on a
+# stage missing on either side), whose module is stages/<name>.py. With each stage, the pipeline's files it
+# reads besides its code and params: its data deps in dvc.yaml, which
 # `python -m pipeline.deps --write` writes from here (the code deps it derives from imports). Images are read
 # through MANIFEST, which holds their MD5s. A backbone's weights are a param (`<section>.backbone.weights`):
 # BACKBONE, their default, is listed for the stages that build a backbone so that DVC runs selfsup first.
@@ -83,3 +85,5 @@ STAGE_INPUTS: dict[str, tuple[Path, ...]] = {
     "finetune": (PRETRAINED, BACKBONE, MANIFEST, FRACTIONS),
     "summarize": (FINETUNE_METRICS,),
 }
+
+STAGES: tuple[str, ...] = tuple(STAGE_INPUTS)

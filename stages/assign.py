@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.clustering.assign import assign_labels
 from umtfss.clustering.quality import cluster_quality
@@ -53,5 +53,7 @@ def main(params: Params) -> None:
              len(image_ids), cfg.superpixels, quality.purity, quality.nmi, quality.n_images, seconds)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.clustering.kmeans import fit_kmeans, nearest_centroid, sample_points
 from umtfss.io import atomic_output
@@ -35,5 +35,7 @@ def main(params: Params) -> None:
              len(points), cfg.n_clusters, result.inertia, result.n_iter, seconds)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -1,4 +1,8 @@
-"""Stage `episodes`: the region table and support candidates that pseudo episodes are drawn from."""
+"""Stage `episodes`: the region table and support candidates that pseudo episodes are drawn from.
+
+The code is :mod:`umtfss.episodes` (``regions``, ``candidates``, ``plots``), where the sampler that draws
+episodes from these tables (``pseudo``) lives too.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.data.manifest import read_manifest
+from umtfss.episodes.candidates import build_candidates
+from umtfss.episodes.plots import cluster_grid
+from umtfss.episodes.regions import build_regions
 from umtfss.io import atomic_output
-from umtfss.tasks.candidates import build_candidates
-from umtfss.tasks.plots import cluster_grid
-from umtfss.tasks.regions import build_regions
 
 log = logging.getLogger(__name__)
 
@@ -47,5 +51,7 @@ def main(params: Params) -> None:
     log.info("episodes: %s", metrics)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

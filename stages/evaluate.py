@@ -12,7 +12,7 @@ import logging
 import time
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.data.manifest import read_manifest
 from umtfss.device import resolve_device
@@ -56,5 +56,7 @@ def main(params: Params) -> None:
     save_grid(overlay_rows(pretrained, specs, manifest, cfg, device=device), paths.EVALUATE_PLOT)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

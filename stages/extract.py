@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.data.manifest import read_manifest
 from umtfss.features.extract import extract_features
@@ -18,5 +18,7 @@ def main(params: Params) -> None:
     extract_features(list(pool["image_path"]), list(pool["image_id"]), paths.FEATURES, cfg)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -10,42 +10,37 @@ Resumes from ``checkpoints/finetune/<name>/`` after a kill; data-parallel under 
 
 from __future__ import annotations
 
-import argparse
 import math
+from typing import Annotated, Literal
+
+import typer
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import DEFAULT_PARAMS, ParamsOption, run, run_stage
 from pipeline.params import Params
-from umtfss.backbones.files import weights_inputs
-from umtfss.data.episodes import LabeledEpisodes
+from pipeline.training import run_identity, save_trained
 from umtfss.data.fractions import read_fraction
 from umtfss.data.manifest import base_classes, read_manifest
+from umtfss.episodes.labeled import LabeledEpisodes
 from umtfss.evaluation.protocol import evaluate_checkpoint
 from umtfss.model import FewShotSegmenter
-from umtfss.training.checkpoint import load_model, save_model
+from umtfss.training.checkpoint import load_model
 from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
-from umtfss.training.state import clear_states, content_hash, seed_everything
+from umtfss.training.state import clear_states, seed_everything
+
+Init = Literal["pretrained", "scratch"]
 
 
-def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m stages.finetune", description=__doc__.splitlines()[0])
-    parser.add_argument("--fold", type=int, required=True, choices=range(4), help="held-out fold")
-    parser.add_argument("--fraction", type=int, required=True, help="labeled fraction, percent")
-    parser.add_argument("--init", choices=("pretrained", "scratch"), required=True)
-    return parser.parse_args()
-
-
-def main(params: Params) -> None:
-    args = _arguments()
-    name = paths.finetune_name(args.fold, args.fraction, args.init)
+def main(params: Params, fold: int, fraction: int, init: Init) -> None:
+    name = paths.finetune_name(fold, fraction, init)
     cfg = params.finetune.train
     manifest, info = read_manifest(paths.MANIFEST)
-    image_ids = read_fraction(paths.FRACTIONS, args.fraction)
+    image_ids = read_fraction(paths.FRACTIONS, fraction)
     episodes = LabeledEpisodes(
         manifest,
         image_ids=image_ids,
-        classes=base_classes(info, args.fold),
+        classes=base_classes(info, fold),
         shots=cfg.shots,
         crop_size=cfg.crop_size,
         augment=cfg.augment,
@@ -56,50 +51,44 @@ def main(params: Params) -> None:
             update={"steps": params.finetune.epochs * math.ceil(len(image_ids) / cfg.batch_size)}
         )
 
-    # The manifest hashes every image; the backbone's weights are what a scratch model starts from.
-    inputs = [paths.MANIFEST, paths.fraction_list(args.fraction), *weights_inputs(params.model.backbone)]
-    if args.init == "pretrained":
+    # The manifest hashes every image; a pretrained start also depends on the pretrained model.
+    inputs = [paths.MANIFEST, paths.fraction_list(fraction)]
+    if init == "pretrained":
         model, _ = load_model(paths.PRETRAINED, expected=params.model)
         inputs.append(paths.PRETRAINED)
     else:
         seed_everything(cfg.seed)  # the model's random init
         model = FewShotSegmenter(params.model)
-    identity = {
-        "model": params.model.model_dump(mode="json"),
-        "fold": args.fold,
-        "fraction": args.fraction,
-        "init": args.init,
-        "inputs": content_hash(inputs),
-    }
+    run_keys = {"fold": fold, "fraction": fraction, "init": init}
     state_dir = paths.FINETUNE_CHECKPOINTS / name
-    train(model, episodes, cfg, state_dir=state_dir, identity=identity)
+    train(model, episodes, cfg, state_dir=state_dir, identity=run_identity(params, inputs, **run_keys))
     if not is_main_process():
         return
 
-    checkpoint = paths.finetuned_model(args.fold, args.fraction, args.init)
-    meta = {
-        "stage": "finetune",
-        "step": cfg.steps,
-        "fold": args.fold,
-        "fraction": args.fraction,
-        "init": args.init,
-        "params": {
-            "model": params.model.model_dump(mode="json"),
-            "finetune": params.finetune.model_dump(mode="json"),
-        },
-    }
-    save_model(checkpoint, model, params.model, meta)
+    checkpoint = paths.finetuned_model(fold, fraction, init)
+    save_trained(checkpoint, model, params, stage="finetune", steps=cfg.steps, **run_keys)
     score = params.evaluate.model_copy(update=params.finetune.score.model_dump(exclude_none=True))
     evaluate_checkpoint(
         checkpoint,
         params.model,
         score,
-        folds=[args.fold],
-        out=paths.finetune_metrics(args.fold, args.fraction, args.init),
+        folds=[fold],
+        out=paths.finetune_metrics(fold, fraction, init),
         manifest_path=paths.MANIFEST,
     )
     clear_states(state_dir)  # model and scores are written: the states served their purpose
 
 
+def cli(
+    fold: Annotated[int, typer.Option(min=0, max=3, help="held-out fold")],
+    fraction: Annotated[int, typer.Option(help="labeled fraction, percent (a prepare.fractions.percents)")],
+    init: Annotated[Init, typer.Option(help="start from the pretrained model or from a fresh one")],
+    params: ParamsOption = DEFAULT_PARAMS,
+) -> None:
+    run_stage(lambda loaded: main(loaded, fold, fraction, init), params)
+
+
+cli.__doc__ = __doc__
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.data.datasets import prepare_dataset
 from umtfss.data.fractions import write_fractions
@@ -25,5 +25,7 @@ def main(params: Params) -> None:
              frame["split"].value_counts().to_dict(), info.n_classes, counts)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -13,19 +13,17 @@ from __future__ import annotations
 from dvclive import Live
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
-from umtfss.backbones.files import weights_inputs
-from umtfss.data.episodes import PseudoEpisodes
+from pipeline.training import run_identity, save_trained
+from umtfss.episodes.pseudo import PseudoEpisodes
 from umtfss.model import FewShotSegmenter
-from umtfss.training.checkpoint import save_model
 from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
-from umtfss.training.state import clear_states, content_hash, seed_everything
+from umtfss.training.state import clear_states, seed_everything
 
-# What the pseudo episodes are read from (the manifest hashes every image), as dvc.yaml lists them, and below
-# the weights file the params name in place of the default backbone: a state trained on other inputs is never
-# resumed.
+# What the pseudo episodes are read from (the manifest hashes every image), as dvc.yaml lists them; the
+# backbone's weights are hashed as the params name them: a state trained on other inputs is never resumed.
 INPUTS = tuple(path for path in paths.STAGE_INPUTS["pretrain"] if path != paths.BACKBONE)
 
 
@@ -49,22 +47,15 @@ def main(params: Params) -> None:
         if main_process
         else None
     )
-    inputs = content_hash([*INPUTS, *weights_inputs(params.model.backbone)])
-    identity = {"model": params.model.model_dump(mode="json"), "inputs": inputs}
+    identity = run_identity(params, INPUTS)
     train(model, episodes, cfg, state_dir=paths.PRETRAIN_CHECKPOINTS, live=live, identity=identity)
     if main_process:
-        meta = {
-            "stage": "pretrain",
-            "step": cfg.steps,
-            "params": {
-                "model": params.model.model_dump(mode="json"),
-                "pretrain": cfg.model_dump(mode="json"),
-            },
-        }
-        save_model(paths.PRETRAINED, model, params.model, meta)
+        save_trained(paths.PRETRAINED, model, params, stage="pretrain", steps=cfg.steps)
         live.end()  # type: ignore[union-attr]
         clear_states(paths.PRETRAIN_CHECKPOINTS)  # the model is written: the states served their purpose
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -14,7 +14,7 @@ import time
 from dvclive import Live
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.backbones.files import weights_inputs
 from umtfss.data.manifest import read_manifest
@@ -39,5 +39,7 @@ def main(params: Params) -> None:
              paths.BACKBONE)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

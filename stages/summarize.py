@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from pipeline import paths
-from pipeline.entry import run_stage
+from pipeline.entry import run, stage_command
 from pipeline.params import Params
 from umtfss.evaluation.summary import fraction_csv, markdown_table, read_result, summarize, summary_json
 from umtfss.io import atomic_output
@@ -35,5 +35,7 @@ def main(params: Params) -> None:
             tmp.write_text(text)
 
 
+cli = stage_command(main, __doc__)
+
 if __name__ == "__main__":
-    run_stage(main)
+    run(cli)

@@ -7,18 +7,16 @@ import pytest
 import torch
 
 from tests.conftest import Project, create_project
-from umtfss.data.episodes import (
-    LabeledEpisodes,
-    PseudoEpisodes,
-    evaluation_episodes,
-    load_eval_episode,
-)
 from umtfss.data.fractions import read_fraction
 from umtfss.data.images import letterbox
 from umtfss.data.manifest import base_classes, novel_classes, read_manifest
-from umtfss.data.transforms import train_transform
+from umtfss.episodes.config import AugmentConfig
+from umtfss.episodes.labeled import LabeledEpisodes
+from umtfss.episodes.load import Resize, load_episode
+from umtfss.episodes.pseudo import PseudoEpisodes
+from umtfss.episodes.sampling import evaluation_episodes
+from umtfss.episodes.transforms import train_transform
 from umtfss.features.store import open_group
-from umtfss.training.config import AugmentConfig
 
 AUGMENT = AugmentConfig()
 
@@ -107,7 +105,7 @@ def test_evaluation_episodes_are_exact_seeded_and_never_self_supported(project: 
         assert spec.class_id in novel_classes(info, 0)
         assert spec.query_id not in spec.support_ids and len(spec.support_ids) == shots
         assert {spec.query_id, *spec.support_ids} <= val
-    episode = load_eval_episode(specs[0], manifest, 64)
+    episode = load_episode(specs[0], manifest, Resize(64))
     row = manifest.set_index("image_id").loc[specs[0].query_id]
     assert episode["query_label"].shape == (row["height"], row["width"])
     assert episode["support_masks"].shape == (shots, 64, 64) and max(episode["query_extent"]) == 64

@@ -12,14 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from umtfss.data.episodes import calibration_episodes
 from umtfss.data.manifest import DatasetInfo, content_md5, read_manifest, write_manifest
+from umtfss.episodes.load import load_episode
+from umtfss.episodes.sampling import calibration_episodes
 from umtfss.errors import InputError
 from umtfss.evaluation import protocol
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.calibration import THRESHOLDS, choose_threshold
 from umtfss.evaluation.config import EvaluateConfig
-from umtfss.evaluation.protocol import episode_specs, evaluate, load_episode
+from umtfss.evaluation.protocol import episode_specs, evaluate, input_resize
 from umtfss.model.config import ModelConfig
 
 INFO = DatasetInfo(name="toy", class_names=["background", "a", "b", "c", "d"], folds=[[1, 2], [3], [4], [4]])
@@ -83,7 +84,7 @@ def test_evaluate_scores_exactly_the_configured_episodes(tmp_path: Path, resize:
         assert shot["everything"]["miou_mean"] < 50
 
     spec = episode_specs(manifest, info, 0, 2, cfg, 0)[0]
-    episode = load_episode(spec, manifest, cfg)
+    episode = load_episode(spec, manifest, input_resize(cfg))
     side = 400 if resize == "hsnet" else 64
     assert episode["query_image"].shape == (3, side, side)
     assert episode["support_masks"].shape == (2, side, side)

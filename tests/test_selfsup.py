@@ -3,6 +3,7 @@ trains only up to its layer, writes a backbone every loader reads, and resumes a
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from umtfss.data.images import IMAGENET_MEAN, IMAGENET_STD
 from umtfss.backbones.build import BackboneConfig, build_network
 from umtfss.selfsup.config import ColourJitterConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
+from umtfss.selfsup.train import cosine_schedule
 from umtfss.selfsup.views import photometric, random_view
 
 SELFSUP = {"selfsup": {"steps": 4, "batch_size": 4, "crop_size": 32, "layer": "layer2", "checkpoint_every": 2,
@@ -67,6 +69,26 @@ def test_loss_is_lower_for_matching_cells_and_ignores_other_cells_of_the_same_im
     assert other_image > same_image
     with pytest.raises(ValueError, match="do not overlap"):
         dense_contrastive_loss(cells, cells, torch.zeros_like(positives), comparable, temperature=0.2)
+
+
+def test_the_cosine_schedule_decays_from_the_initial_rate_and_resumes_from_its_state() -> None:
+    steps, lr = 5, 0.05
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    schedule = cosine_schedule(optimizer, steps)
+    used = []
+    for step in range(1, steps + 1):  # the rate of step s is the cosine at (s - 1) / steps
+        used.append(optimizer.param_groups[0]["lr"])
+        assert used[-1] == lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+        optimizer.step()
+        schedule.step()
+        if step == 2:
+            saved = schedule.state_dict(), optimizer.state_dict()
+    assert used[0] == lr and used == sorted(used, reverse=True)
+    resumed = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    schedule = cosine_schedule(resumed, steps)
+    resumed.load_state_dict(saved[1])
+    schedule.load_state_dict(saved[0])
+    assert resumed.param_groups[0]["lr"] == used[2]
 
 
 def test_params_refuse_a_backbone_architecture_the_selfsup_stage_does_not_train() -> None:

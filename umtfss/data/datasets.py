@@ -14,7 +14,7 @@ from umtfss.data.coco import prepare_coco20i
 from umtfss.data.config import PrepareConfig
 from umtfss.data.embedded import generate
 from umtfss.data.folder import prepare_folder
-from umtfss.data.manifest import DatasetInfo, content_md5
+from umtfss.data.manifest import DatasetInfo, check_unique_ids, content_md5
 from umtfss.data.masks import prepare_masks
 from umtfss.data.pascal import prepare_pascal5i
 from umtfss.data.scan import parallel_map
@@ -60,9 +60,7 @@ def prepare_dataset(cfg: PrepareConfig, out_dir: str | os.PathLike[str]) -> tupl
             frame, info, extra = prepare_folder(root)
         if frame.empty:
             raise InputError(f"dataset {cfg.dataset} at {root} lists no images")
-        repeated = frame.loc[frame["image_id"].duplicated(), "image_id"].head(5).tolist()
-        if repeated:
-            raise InputError(f"dataset {cfg.dataset} at {root} lists image ids more than once: {repeated}")
+        check_unique_ids(frame, f"dataset {cfg.dataset} at {root}")
         descriptor = {
             "name": info.name, "source": None if root is None else str(root),
             "class_names": info.class_names, "folds": info.folds,

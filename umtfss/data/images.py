@@ -14,8 +14,11 @@ from PIL import Image
 
 from umtfss.errors import InputError
 
+# The statistics every backbone here was pretrained with: all pixels reach a backbone through normalize().
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 IGNORE = 255
 # Single-channel modes whose values are class ids as stored (palette PNGs keep their indices, not colours).
@@ -75,9 +78,11 @@ def letterbox(array: np.ndarray, size: int, *, is_mask: bool) -> tuple[np.ndarra
     return canvas, (h, w)
 
 
+def normalize(pixels: torch.Tensor) -> torch.Tensor:
+    """float32 (3, H, W) RGB in [0, 1] -> ImageNet-normalised."""
+    return (pixels - _MEAN) / _STD
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> float32 (3, H, W), scaled to [0, 1] and ImageNet-normalised."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return tensor.sub_(mean).div_(std)
+    return normalize(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255))

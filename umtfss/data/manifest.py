@@ -103,13 +103,19 @@ def base_classes(info: DatasetInfo, fold: int) -> list[int]:
     return [c for c in range(1, info.n_classes + 1) if c not in novel]
 
 
+def check_unique_ids(frame: pd.DataFrame, source: str) -> None:
+    """Raise an InputError naming ``source`` when an ``image_id`` of ``frame`` repeats: every artifact
+    addresses images by id."""
+    repeated = frame.loc[frame["image_id"].duplicated(), "image_id"].head(5).tolist()
+    if repeated:
+        raise InputError(f"{source}: image ids must be unique; repeated: {repeated}")
+
+
 def _check_frame(frame: pd.DataFrame, info: DatasetInfo) -> None:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"manifest frame lacks columns {missing}")
-    if frame["image_id"].duplicated().any():
-        duplicates = frame.loc[frame["image_id"].duplicated(), "image_id"].head(5).tolist()
-        raise ValueError(f"manifest image ids must be unique; repeated: {duplicates}")
+    check_unique_ids(frame, "manifest")
     bad_splits = sorted(set(frame["split"]) - set(SPLITS))
     if bad_splits:
         raise ValueError(f"manifest splits must be {SPLITS}, got {bad_splits}")

@@ -13,6 +13,8 @@ from torch import nn
 
 from umtfss.model.backbone import FrozenBackbone
 from umtfss.model.config import ModelConfig
+from umtfss.model.encoder import masked_average
+from umtfss.model.masks import cell_fractions
 
 
 class PrototypeBaseline(nn.Module):
@@ -30,13 +32,9 @@ class PrototypeBaseline(nn.Module):
         prototype; same inputs as ``FewShotSegmenter.forward``."""
         b, k = supports.shape[:2]
         mid, _ = self.backbone(torch.cat([query, supports.flatten(0, 1)]))
-        grid = mid.shape[-2:]
-        fg = (support_masks == 1).float().flatten(0, 1)[:, None]  # ignore (255) counts as neither
-        # Area-weighted: a cell half covered by the object counts half, as in masked average pooling.
-        weights = F.adaptive_avg_pool2d(fg, grid) if fg.shape[-2:] != grid else fg
-        support_features = mid[b:]
-        prototype = (support_features * weights).unflatten(0, (b, k)).sum(dim=(1, 3, 4))
-        prototype = prototype / weights.unflatten(0, (b, k)).sum(dim=(1, 3, 4)).clamp_min(1e-6)
+        # Area-weighted, as the model's own prototype: a cell half covered by the object counts half.
+        foreground, _ = cell_fractions(support_masks, tuple(mid.shape[-2:]))
+        prototype = masked_average(mid[b:].unflatten(0, (b, k)), foreground)
         similarity = F.cosine_similarity(mid[:b], prototype[:, :, None, None], dim=1)[:, None]
         return F.interpolate(similarity, size=query.shape[-2:], mode="bilinear", align_corners=False)
 

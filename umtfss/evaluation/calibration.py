@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from umtfss.data.episodes import calibration_episodes
 from umtfss.data.manifest import DatasetInfo, base_classes
+from umtfss.episodes.load import load_episode
+from umtfss.episodes.sampling import calibration_episodes
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
-from umtfss.evaluation.protocol import load_episode, predict_mask
+from umtfss.evaluation.protocol import input_resize, predict_mask
 from umtfss.progress import progress
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def choose_threshold(baseline: PrototypeBaseline, manifest: pd.DataFrame, info: 
     baseline.to(device).eval()
     with torch.inference_mode():
         for spec in progress(specs, desc=f"calibrate fold {fold}", unit="episode"):
-            episode = load_episode(spec, manifest, cfg)
+            episode = load_episode(spec, manifest, input_resize(cfg))
             label = episode["query_label"]
             similarity = baseline.similarity(episode["query_image"][None].to(device),
                                              episode["support_images"][None].to(device),

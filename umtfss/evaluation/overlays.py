@@ -11,10 +11,11 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw
 
-from umtfss.data.episodes import EpisodeSpec, binary_mask
 from umtfss.data.images import IGNORE, load_image, load_mask
+from umtfss.episodes.load import load_episode
+from umtfss.episodes.sampling import EpisodeSpec, binary_mask
 from umtfss.evaluation.config import EvaluateConfig
-from umtfss.evaluation.protocol import Predictor, load_episode, predict_mask
+from umtfss.evaluation.protocol import Predictor, input_resize, predict_mask
 from umtfss.io import atomic_output
 
 FOREGROUND_RGB = np.array([255, 40, 40], dtype=np.float32)
@@ -92,7 +93,7 @@ def overlay_rows(
     out = []
     with torch.inference_mode():
         for spec in specs:
-            episode = load_episode(spec, manifest, cfg)
+            episode = load_episode(spec, manifest, input_resize(cfg))
             label = np.asarray(episode["query_label"])
             prediction = predict_mask(
                 predict_fn, episode["query_image"], episode["support_images"], episode["support_masks"],

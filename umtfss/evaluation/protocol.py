@@ -19,13 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
-from umtfss.data.episodes import EpisodeSpec, binary_mask, evaluation_episodes, load_eval_episode
-from umtfss.data.images import load_image, load_mask, to_tensor
 from umtfss.data.manifest import DatasetInfo, novel_classes, read_manifest
 from umtfss.device import resolve_device
+from umtfss.episodes.load import Resize, load_episode
+from umtfss.episodes.sampling import EpisodeSpec, evaluation_episodes
 from umtfss.errors import InputError
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
@@ -42,38 +41,10 @@ Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 PFENET_SIZE, HSNET_SIZE = 473, 400
 
 
-def input_size(cfg: EvaluateConfig) -> int:
-    """Side of the square a predictor sees under ``cfg.resize``."""
-    return {"pfenet": PFENET_SIZE, "hsnet": HSNET_SIZE, "custom": cfg.size}[cfg.resize]
-
-
-def _squash(row: pd.Series, class_id: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """HSNet's resize: image and binary mask stretched to ``size`` x ``size`` (aspect not kept)."""
-    image = Image.fromarray(load_image(row["image_path"])).resize((size, size), Image.Resampling.BILINEAR)
-    mask = Image.fromarray(load_mask(row["mask_path"])).resize((size, size), Image.Resampling.NEAREST)
-    return to_tensor(np.array(image)), torch.from_numpy(binary_mask(np.asarray(mask), class_id)).long()
-
-
-def load_episode(spec: EpisodeSpec, manifest: pd.DataFrame, cfg: EvaluateConfig) -> dict[str, Any]:
-    """The episode of ``spec`` at the size of ``cfg.resize`` (keys of ``load_eval_episode``)."""
-    size = input_size(cfg)
-    if cfg.resize != "hsnet":
-        return load_eval_episode(spec, manifest, size)
-    rows = manifest.set_index("image_id")
-    try:
-        query, supports = rows.loc[spec.query_id], [rows.loc[i] for i in spec.support_ids]
-    except KeyError as exc:
-        raise InputError(f"episode image {exc} is not in the manifest") from None
-    query_image, _ = _squash(query, spec.class_id, size)
-    support = [_squash(row, spec.class_id, size) for row in supports]
-    return {
-        "query_image": query_image,
-        "support_images": torch.stack([image for image, _ in support]),
-        "support_masks": torch.stack([mask for _, mask in support]),
-        "query_label": torch.from_numpy(binary_mask(load_mask(query["mask_path"]), spec.class_id)).long(),
-        "query_extent": (size, size),
-        "class_id": spec.class_id,
-    }
+def input_resize(cfg: EvaluateConfig) -> Resize:
+    """How a predictor sees an episode under ``cfg.resize``."""
+    size = {"pfenet": PFENET_SIZE, "hsnet": HSNET_SIZE, "custom": cfg.size}[cfg.resize]
+    return Resize(size, squash=cfg.resize == "hsnet")
 
 
 def predict_mask(
@@ -158,6 +129,7 @@ def evaluate(
     every predictor on the same episodes; result = :func:`summarize_seeds` of ``cfg.seeds``."""
     results: dict[str, Any] = {}
     folds = list(folds if folds is not None else cfg.folds)
+    resize = input_resize(cfg)
     bar = progress(desc=f"evaluate fold {', '.join(map(str, folds))}", unit="episode",
                    total=len(folds) * len(cfg.shots) * len(cfg.seeds) * cfg.episodes)
     for fold in folds:
@@ -166,7 +138,7 @@ def evaluate(
             per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in predictors}
             for seed in cfg.seeds:
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
-                episodes = (load_episode(spec, manifest, cfg) for spec in bar_over(specs, bar))
+                episodes = (load_episode(spec, manifest, resize) for spec in bar_over(specs, bar))
                 for name, acc in score_episodes(predictors, episodes, classes, device).items():
                     if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
                         raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
@@ -206,7 +178,7 @@ def evaluate_checkpoint(
     *,
     folds: Sequence[int],
     out: str | os.PathLike[str],
-    manifest_path: str | os.PathLike[str] = "data/manifest.parquet",
+    manifest_path: str | os.PathLike[str],
 ) -> dict[str, Any]:
     """Score a checkpoint file on ``folds`` and write ``out`` (JSON, atomically); returns what was written.
 

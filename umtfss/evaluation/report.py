@@ -1,7 +1,7 @@
 """Markdown tables of an `evaluate` result (``metrics/evaluate.json``), so reported figures are copied from
 what was measured, never typed.
 
-    python -m umtfss.evaluation.report metrics/evaluate.json [--title "..."]
+    umtfss report <evaluate result>.json
 
 One row per fold and one for the mean over folds; per shot, each predictor's mIoU and FB-IoU as mean ± std
 over evaluation seeds (the mean row: the mean over folds of the per-fold means).
@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 PREDICTORS = ("pretrained", "untrained", "baseline")
 
@@ -58,13 +57,7 @@ def evaluation_table(result: dict[str, Any], metric: str = "miou") -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(
-    evaluate_json: Annotated[Path, typer.Argument(help="an `evaluate` stage result")],
-) -> None:
-    """Print the mIoU and FB-IoU tables of an evaluate result."""
+def print_tables(evaluate_json: Path) -> None:
+    """Print the mIoU and FB-IoU tables of the evaluate result in ``evaluate_json``."""
     result = json.loads(evaluate_json.read_text())
-    typer.echo(evaluation_table(result, "miou") + "\n" + evaluation_table(result, "fbiou"))
-
-
-if __name__ == "__main__":
-    typer.run(main)
+    print(evaluation_table(result, "miou") + "\n" + evaluation_table(result, "fbiou"))

@@ -23,26 +23,19 @@ import torch
 import torch.nn.functional as F
 from dvclive import Live
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
+from umtfss.backbones.build import build_network, build_trunk, level_channels, level_stride, network_state
 from umtfss.data.images import load_image
 from umtfss.device import resolve_device
 from umtfss.errors import InputError
-from umtfss.backbones.build import build_network, build_trunk, level_channels, level_stride, network_state
 from umtfss.io import atomic_output
 from umtfss.progress import progress
 from umtfss.selfsup.config import SelfSupConfig
 from umtfss.selfsup.loss import dense_contrastive_loss, positive_pairs
 from umtfss.selfsup.views import View, photometric, random_view
-from umtfss.training.live import log_metrics, rewind
-from umtfss.training.state import (
-    capture_rng,
-    clear_states,
-    fingerprint,
-    load_state,
-    restore_rng,
-    save_state,
-    seed_everything,
-)
+from umtfss.training.run import TrainingRun, due
+from umtfss.training.state import fingerprint, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +64,10 @@ class DenseEmbedder(nn.Module):
         return network_state(self.network)
 
 
-def cosine_lr(cfg: SelfSupConfig, step: int) -> float:
-    """Learning rate of (1-based) ``step``: cosine decay from ``cfg.lr`` to zero over ``cfg.steps``."""
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / cfg.steps))
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> LambdaLR:
+    """Cosine decay of the learning rate from its initial value (at the first step) towards zero over
+    ``steps`` steps, stepped after each optimiser step."""
+    return LambdaLR(optimizer, lambda done: 0.5 * (1 + math.cos(math.pi * done / steps)))
 
 
 def _pair_loss(net: DenseEmbedder, first: Sequence[View], second: Sequence[View], cfg: SelfSupConfig,
@@ -101,24 +95,17 @@ def train_backbone(image_paths: Sequence[str], cfg: SelfSupConfig, out_path: str
     if not image_paths:
         raise InputError("the unlabeled pool is empty: no image to train the backbone on")
     device = resolve_device(cfg.device)
-    run = fingerprint({"selfsup": cfg.model_dump(mode="json"), **(identity or {})})
     seed_everything(cfg.seed)  # the projection head's init; a resumed run restores its generators below
     net = DenseEmbedder(cfg).to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
-    start, window = 0, []
-    state = load_state(state_dir, run)
-    if state is None:
-        clear_states(state_dir)
-    else:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng(state["rng"])
-        start, window = state["step"], list(state["window"])
-    if live is not None:
-        rewind(live, start)
-        if cfg.steps == 0:  # the initial backbone as it is: one point, so the curves a pipeline tracks exist
-            log_metrics(live, 0, {"lr": 0.0})
+    schedule = cosine_schedule(optimizer, max(cfg.steps, 1))
+    parts = {"model": net, "optimizer": optimizer, "schedule": schedule}
+    run = TrainingRun(state_dir, fingerprint({"selfsup": cfg.model_dump(mode="json"), **(identity or {})}),
+                      parts, live=live)
+    start, window = run.resume() or (0, [])
+    if cfg.steps == 0:  # the initial backbone as it is: one point, so the curves a pipeline tracks exist
+        run.log(0, {"lr": 0.0})
     grid = cfg.crop_size // level_stride(cfg.backbone.arch, cfg.layer)
     colour = photometric(cfg.jitter)
     metrics: dict[str, float] = {}
@@ -133,26 +120,23 @@ def train_backbone(image_paths: Sequence[str], cfg: SelfSupConfig, out_path: str
                       for im in pool.map(load_image, (image_paths[i] for i in chosen))]
             views = [[random_view(im, size=cfg.crop_size, grid=grid, min_area=cfg.min_area, colour=colour,
                                   rng=rng) for im in images] for _ in range(2)]
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(cfg, step)
+            lr = schedule.get_last_lr()[0]
             loss = _pair_loss(net, views[0], views[1], cfg, device)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
             window.append(loss.item())
             bar.set_postfix(loss=f"{window[-1]:.4f}", refresh=False)
             bar.update()
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                metrics = {"loss": float(np.mean(window)), "lr": cosine_lr(cfg, step)}
+            if due(step, cfg.log_every, cfg.steps):
+                metrics = {"loss": float(np.mean(window)), "lr": lr}
                 log.info("step %d/%d loss %.4f (%.2f s since the last log)", step, cfg.steps, metrics["loss"],
                          time.perf_counter() - tick)
-                if live is not None:
-                    log_metrics(live, step, metrics)
+                run.log(step, metrics)
                 tick, window = time.perf_counter(), []
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_state(state_dir, {"fingerprint": run, "step": step, "model": net.state_dict(),
-                                       "optimizer": optimizer.state_dict(), "rng": capture_rng(),
-                                       "window": window})
+            if due(step, cfg.checkpoint_every, cfg.steps):
+                run.save(step, window)
     with atomic_output(out_path) as tmp:
         torch.save(net.backbone_state(), tmp)
     return metrics

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from umtfss.config import Config
+from umtfss.episodes.config import AugmentConfig
 from umtfss.training.losses import LossKind
 
 
@@ -19,12 +20,6 @@ class SGDConfig(Config):
 class AdamWConfig(Config):
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(1e-2, ge=0)
-
-
-class AugmentConfig(Config):
-    scale: tuple[float, float] = (0.9, 1.1)
-    rotate_deg: float = Field(10.0, ge=0)
-    flip: bool = True
 
 
 class TrainConfig(Config):

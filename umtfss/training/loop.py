@@ -26,22 +26,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from umtfss.device import resolve_device
-from umtfss.training import distributed
 from umtfss.progress import progress
+from umtfss.training import distributed
 from umtfss.training.config import TrainConfig
-from umtfss.training.live import log_metrics, rewind
 from umtfss.training.losses import IGNORE_INDEX, LossKind, segmentation_loss
 from umtfss.training.optim import Optimizers, build_optimizers
+from umtfss.training.run import TrainingRun, due
 from umtfss.training.sampler import EpisodeOrder
-from umtfss.training.state import (
-    capture_rng,
-    clear_states,
-    fingerprint,
-    load_state,
-    restore_rng,
-    save_state,
-    seed_everything,
-)
+from umtfss.training.state import fingerprint, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +66,15 @@ def train(
         model.to(device)
         optimizers = build_optimizers(model, cfg)
         defined_by = {"train": cfg.model_dump(mode="json"), "world_size": process.world_size}
-        run = fingerprint({**defined_by, **(identity or {})})
-        start, window = _resume(state_dir, run, model, optimizers, cfg.seed, process)
-        if live is not None and process.is_main:
-            rewind(live, start)
+        run = TrainingRun(state_dir, fingerprint({**defined_by, **(identity or {})}),
+                          {"model": model, "optimizers": optimizers}, live=live, process=process)
+        resumed = run.resume()
+        if resumed is None:
+            # Ranks differ in dropout and agree on weights (DDP syncs them).
+            seed_everything(cfg.seed + process.rank)
+            start, window = 0, torch.zeros(_WINDOW_SIZE, dtype=torch.float64)
+        else:
+            start, window = resumed
 
         net: nn.Module = model
         if process.distributed:
@@ -92,62 +89,15 @@ def train(
                 window += increment
                 bar.set_postfix(loss=f"{increment[0].item():.4f}", refresh=False)  # this process's batch
                 bar.update()
-                last = step == cfg.steps
-                if step % cfg.log_every == 0 or last:
+                if due(step, cfg.log_every, cfg.steps):
                     seconds_per_step = (time.perf_counter() - tick) / window[1].item()
-                    live_here = live if process.is_main else None
-                    _report(live_here, step, cfg.steps, window, optimizers, seconds_per_step)
+                    _report(run, step, cfg.steps, window, optimizers, seconds_per_step)
                     window, tick = torch.zeros_like(window), time.perf_counter()
-                if step % cfg.checkpoint_every == 0 or last:
-                    _checkpoint(state_dir, run, step, model, optimizers, window, process)
+                if due(step, cfg.checkpoint_every, cfg.steps):
+                    run.save(step, window)
         distributed.barrier()  # no process leaves before the last state is written
         del net  # DDP's reducer holds the process group: release it here, not wherever the caller drops it
     return model
-
-
-def _resume(
-    state_dir: str | os.PathLike[str],
-    run: str,
-    model: nn.Module,
-    optimizers: Optimizers,
-    seed: int,
-    process: distributed.Process,
-) -> tuple[int, torch.Tensor]:
-    """Load this run's newest state, or seed a fresh start; returns the steps done and the log window."""
-    state = load_state(state_dir, run)
-    distributed.barrier()  # every process has read the folder before it may be cleared
-    if state is None:
-        if process.is_main:
-            clear_states(state_dir)
-        seed_everything(seed + process.rank)  # ranks differ in dropout and agree on weights (DDP syncs them)
-        return 0, torch.zeros(_WINDOW_SIZE, dtype=torch.float64)
-    model.load_state_dict(state["model"])
-    optimizers.load_state_dict(state["optimizers"])
-    restore_rng(state["rng"][process.rank])
-    return state["step"], state["window"][process.rank]
-
-
-def _checkpoint(
-    state_dir: str | os.PathLike[str],
-    run: str,
-    step: int,
-    model: nn.Module,
-    optimizers: Optimizers,
-    window: torch.Tensor,
-    process: distributed.Process,
-) -> None:
-    """Save the state after ``step``: rank 0 writes it, with every process's generators and log window."""
-    rng, windows = distributed.gather(capture_rng()), distributed.gather(window)
-    if process.is_main:
-        state = {
-            "fingerprint": run,
-            "step": step,
-            "model": model.state_dict(),
-            "optimizers": optimizers.state_dict(),
-            "rng": rng,
-            "window": windows,
-        }
-        save_state(state_dir, state)
 
 
 def _loader(
@@ -195,7 +145,7 @@ def _train_step(
 
 
 def _report(
-    live: Live | None,
+    run: TrainingRun,
     step: int,
     steps: int,
     window: torch.Tensor,
@@ -209,8 +159,7 @@ def _report(
         "fg_iou": intersection / union if union else 1.0,
         **optimizers.learning_rates(),
     }
-    if live is not None:
-        log_metrics(live, step, metrics)
+    run.log(step, metrics)
     if distributed.is_main_process():
         log.info(
             "step %d/%d loss %.4f fg_iou %.3f (%.3f s/step)",

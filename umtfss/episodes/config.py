@@ -1,4 +1,5 @@
-"""Config of the `episodes` stage: region filters and support-candidate selection."""
+"""Config of the `episodes` stage (region filters, support-candidate selection) and of the training
+augmentation of episodes."""
 
 from __future__ import annotations
 
@@ -15,3 +16,11 @@ class EpisodesConfig(Config):
     top_fraction: float = Field(0.5, gt=0, le=1, description="keep this most-similar share of same-cluster regions")
     max_candidates: int = Field(200, ge=1, description="cap on support candidates per region")
     plot_clusters: int = Field(6, ge=1, description="clusters shown in plots/clusters.png")
+
+
+class AugmentConfig(Config):
+    """PFENet's joint augmentation of training episodes (:func:`umtfss.episodes.transforms.train_transform`)."""
+
+    scale: tuple[float, float] = (0.9, 1.1)
+    rotate_deg: float = Field(10.0, ge=0)
+    flip: bool = True

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from umtfss.progress import progress
-from umtfss.tasks.regions import region_embeddings
+from umtfss.episodes.regions import region_embeddings
 
 CANDIDATE_SCHEMA = pa.schema([("region_id", pa.int64()), ("candidate_id", pa.int64()),
                               ("similarity", pa.float32()), ("rank", pa.int16())])

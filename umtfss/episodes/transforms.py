@@ -1,4 +1,4 @@
-"""Joint image + mask transforms: training augmentation and the evaluation letterbox.
+"""Joint image + mask transforms: training augmentation and the two test resizes (letterbox, squash).
 
 Training follows PFENet's pipeline: random scale, rotation within +-rotate_deg (mask nearest, filled with
 ignore), horizontal flip, then pad (image 0, mask ignore) and random crop to ``crop_size``. Randomness comes
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 
-from umtfss.data.images import IGNORE, IMAGENET_MEAN, IMAGENET_STD, letterbox, to_tensor
-from umtfss.training.config import AugmentConfig
+from umtfss.data.images import IGNORE, letterbox, normalize, to_tensor
+from umtfss.episodes.config import AugmentConfig
 from umtfss.vision import transforms_v2
 
 _F = transforms_v2.functional
-_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def train_transform(image: np.ndarray, mask: np.ndarray, crop_size: int, augment: AugmentConfig,
@@ -42,12 +41,18 @@ def train_transform(image: np.ndarray, mask: np.ndarray, crop_size: int, augment
     left = int(rng.integers(0, pixels.shape[2] - crop_size + 1))
     pixels = pixels[:, top:top + crop_size, left:left + crop_size]
     labels = labels[0, top:top + crop_size, left:left + crop_size]
-    return (pixels.float() / 255 - _MEAN) / _STD, labels.long()
+    return normalize(pixels.float() / 255), labels.long()
 
 
-def eval_transform(image: np.ndarray, mask: np.ndarray | None, size: int
-                   ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int]]:
-    """Letterbox to ``size``: normalised image, mask padded with ignore (if given), resized extent."""
-    canvas, extent = letterbox(image, size, is_mask=False)
-    boxed = None if mask is None else torch.from_numpy(letterbox(mask, size, is_mask=True)[0]).long()
-    return to_tensor(canvas), boxed, extent
+def letterbox_view(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """PFENet's test resize: longer side ``size``, aspect kept, padded (image 0, mask ignore); normalised
+    image (3, S, S) float32 and mask (S, S) int64."""
+    canvas, _ = letterbox(image, size, is_mask=False)
+    return to_tensor(canvas), torch.from_numpy(letterbox(mask, size, is_mask=True)[0]).long()
+
+
+def squash_view(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HSNet's test resize: stretched to ``size`` x ``size`` (aspect not kept), mask nearest."""
+    pixels = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
+    labels = Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST)
+    return to_tensor(np.array(pixels)), torch.from_numpy(np.array(labels)).long()

@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 from umtfss.features.store import create_image_array
-from umtfss.tasks.candidates import build_candidates
-from umtfss.tasks.regions import build_regions, region_embeddings
+from umtfss.episodes.candidates import build_candidates
+from umtfss.episodes.regions import build_regions, region_embeddings
 
 GRID, STRIDE, CHANNELS = 8, 8, 4  # 64-pixel input, one label cell per feature cell
 

@@ -1,1 +1,0 @@
-"""Pseudo tasks: cluster regions per image and their support candidates, as Parquet tables."""
