@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zarr
 
+from umtfss.episodes.candidates import cluster_candidates, write_candidates
+from umtfss.episodes.regions import region_embeddings, write_regions
 from umtfss.features.store import create_image_array
-from umtfss.episodes.candidates import build_candidates
-from umtfss.episodes.regions import build_regions, region_embeddings
 
 GRID, STRIDE, CHANNELS = 8, 8, 4  # 64-pixel input, one label cell per feature cell
 
@@ -54,6 +55,19 @@ def _manifest(n_images: int) -> pd.DataFrame:
     return pd.DataFrame({"image_id": [f"img{i}" for i in range(n_images)], "height": 112, "width": 128})
 
 
+def build_regions(features: Path, labels: Path, manifest: pd.DataFrame, **filters: float) -> pa.Table:
+    out = labels.parent / "regions.parquet"
+    write_regions(features, labels, manifest, out, **filters)
+    return pq.read_table(out)
+
+
+def build_candidates(regions: pa.Table, folder: Path, *, comparison_pool: int = 4096, **options: float) -> pa.Table:
+    pq.write_table(regions, folder / "regions-in.parquet")
+    write_candidates(folder / "regions-in.parquet", folder / "candidates.parquet", comparison_pool=comparison_pool,
+                     **options)
+    return pq.read_table(folder / "candidates.parquet")
+
+
 def test_regions_have_original_scale_areas_boxes_and_filters(tmp_path: Path) -> None:
     features, labels = _write_stores(tmp_path, _pattern(5), per_shard=2)
     table = build_regions(features, labels, _manifest(5), min_area=2 * 16 * 16, max_extent=0.95)
@@ -82,7 +96,8 @@ def test_regions_do_not_depend_on_shard_size(tmp_path: Path) -> None:
 def test_candidates_are_the_most_similar_half_of_other_images(tmp_path: Path) -> None:
     features, labels = _write_stores(tmp_path, _pattern(7), per_shard=3)
     regions = build_regions(features, labels, _manifest(7), min_area=0, max_extent=1.0)
-    candidates = build_candidates(regions, top_fraction=0.5, max_candidates=100, rows_per_block=4).to_pandas()
+    candidates = build_candidates(regions, tmp_path, top_fraction=0.5, max_candidates=100,
+                                  rows_per_block=4).to_pandas()
     frame = regions.to_pandas().set_index("region_id")
     for region_id, group in candidates.groupby("region_id"):
         cluster, image = frame.loc[region_id, "cluster"], frame.loc[region_id, "image_index"]
@@ -92,7 +107,7 @@ def test_candidates_are_the_most_similar_half_of_other_images(tmp_path: Path) ->
         assert (frame.loc[group["candidate_id"], "image_index"] != image).all()
         assert list(group["rank"]) == list(range(len(group)))
         assert (np.diff(group["similarity"].to_numpy()) <= 1e-6).all()
-    capped = build_candidates(regions, top_fraction=1.0, max_candidates=2)
+    capped = build_candidates(regions, tmp_path, top_fraction=1.0, max_candidates=2)
     assert pa.compute.max(pa.compute.value_counts(capped.column("region_id")).field("counts")).as_py() == 2
 
 
@@ -134,3 +149,50 @@ def test_labels_finer_than_features_weight_each_feature_cell_by_its_member_share
     expected /= np.linalg.norm(expected)
     np.testing.assert_allclose(region_embeddings(table)[table.column("cluster").to_numpy() == 0][0], expected,
                                atol=1e-3)
+
+
+def _random_members(n: int, images: int, channels: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    record = np.dtype([("region_id", "<i8"), ("image", "<i4"), ("embedding", "<f4", (channels,))])
+    members = np.empty(n, record)
+    members["region_id"] = np.sort(rng.choice(10 * n, n, replace=False))
+    members["image"] = rng.integers(0, images, n)
+    embedding = rng.standard_normal((n, channels)).astype(np.float32)
+    members["embedding"] = embedding / np.linalg.norm(embedding, axis=1, keepdims=True)
+    return members
+
+
+def _brute_force(members: np.ndarray, top_fraction: float, max_candidates: int) -> dict[int, list[int]]:
+    """Every region against every member at once, one full stable sort per row."""
+    similarity = members["embedding"] @ members["embedding"].T
+    same_image = members["image"][:, None] == members["image"][None, :]
+    similarity[same_image] = -np.inf
+    out = {}
+    for row, region in enumerate(members["region_id"]):
+        keep = min(math.ceil(top_fraction * (~same_image[row]).sum()), max_candidates)
+        out[int(region)] = members["region_id"][np.argsort(-similarity[row], kind="stable")[:keep]].tolist()
+    return out
+
+
+@pytest.mark.parametrize(("top_fraction", "max_candidates"), [(0.5, 1000), (0.5, 7), (1.0, 1000)])
+def test_blockwise_candidates_equal_a_brute_force_ranking(top_fraction: float, max_candidates: int) -> None:
+    members = _random_members(300, images=40, channels=16, seed=3)
+    batch = cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
+                               comparison_pool=300, rows_per_block=37, seed=(0,)).to_pandas()
+    got = {int(r): g.sort_values("rank")["candidate_id"].tolist() for r, g in batch.groupby("region_id")}
+    assert got == _brute_force(members, top_fraction, max_candidates)
+
+
+def test_a_comparison_pool_bounds_the_ranking_of_large_clusters_and_is_seeded() -> None:
+    members = _random_members(500, images=100, channels=16, seed=4)
+    options = dict(top_fraction=0.5, max_candidates=1000, comparison_pool=64, rows_per_block=50)
+    first = cluster_candidates(members, **options, seed=(0,)).to_pandas()
+    again = cluster_candidates(members, **options, seed=(0,)).to_pandas()
+    other = cluster_candidates(members, **options, seed=(1,)).to_pandas()
+    assert first.equals(again) and not first.equals(other)
+    per_region = first.groupby("region_id").size()
+    assert per_region.max() <= 32 and per_region.min() >= 26  # half of the 64 compared, less same-image ones
+    exact = _brute_force(members, 0.5, 1000)
+    # A sample's top half is drawn from near the cluster's top half: most of it lies there.
+    inside = np.mean([c in set(exact[int(r)]) for r, c in zip(first["region_id"], first["candidate_id"])])
+    assert inside > 0.8

@@ -2,46 +2,116 @@
 
 The paper draws supports only from the ``top_fraction`` (50%) of same-cluster regions whose masked-average
 feature is most cosine-similar to the query's, which keeps a pseudo class's episodes visually coherent.
+
+Memory stays flat in the number of images: the region table is read batch by batch and spilled to one file
+per cluster, then each cluster is processed alone, ``rows_per_block`` query rows at a time (never an all-pairs
+matrix beyond one block), and its candidates are appended to the output file. Time per region stays flat too:
+a query is ranked against at most ``comparison_pool`` members of its cluster, a seeded random sample of
+them when the cluster is larger, so the cost of a cluster grows linearly with its size rather than
+quadratically. Below that size (every cluster of the embedded benchmark) the ranking is exact.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from umtfss.progress import progress
 from umtfss.episodes.regions import region_embeddings
+from umtfss.errors import InputError
+from umtfss.progress import progress
 
 CANDIDATE_SCHEMA = pa.schema([("region_id", pa.int64()), ("candidate_id", pa.int64()),
                               ("similarity", pa.float32()), ("rank", pa.int16())])
+_READ_BATCH = 65536  # regions per read of the region table
 
 
-def build_candidates(regions: pa.Table, *, top_fraction: float, max_candidates: int,
-                     rows_per_block: int = 1024) -> pa.Table:
-    """The candidate table (docs/artifacts.md); similarity blocks of ``rows_per_block`` rows bound memory."""
-    embeddings = region_embeddings(regions)
-    region_ids = regions.column("region_id").to_numpy()
-    clusters = regions.column("cluster").to_numpy()
-    images = regions.column("image_index").to_numpy()
+def _spill_by_cluster(regions_path: str | os.PathLike[str], folder: Path) -> tuple[np.dtype, list[int]]:
+    """Append each region's (id, image, embedding) to ``folder/<cluster>.bin``; returns the record dtype and
+    the clusters found, sorted."""
+    table = pq.ParquetFile(regions_path)
+    channels = table.schema_arrow.field("embedding").type.list_size
+    record = np.dtype([("region_id", "<i8"), ("image", "<i4"), ("embedding", "<f4", (channels,))])
+    clusters: set[int] = set()
+    for batch in table.iter_batches(batch_size=_READ_BATCH,
+                                    columns=["region_id", "image_index", "cluster", "embedding"]):
+        rows = np.empty(batch.num_rows, record)
+        rows["region_id"] = batch.column("region_id").to_numpy()
+        rows["image"] = batch.column("image_index").to_numpy()
+        rows["embedding"] = region_embeddings(batch)
+        cluster_of = batch.column("cluster").to_numpy()
+        for cluster in np.unique(cluster_of):
+            with open(folder / f"{int(cluster)}.bin", "ab") as spill:
+                rows[cluster_of == cluster].tofile(spill)
+            clusters.add(int(cluster))
+    return record, sorted(clusters)
+
+
+def cluster_candidates(members: np.ndarray, *, top_fraction: float, max_candidates: int,
+                       comparison_pool: int, rows_per_block: int, seed: tuple[int, ...]) -> pa.RecordBatch:
+    """The candidate rows of one cluster's ``members`` (records of id, image, embedding), region by region.
+
+    Each block of query rows is ranked against the whole cluster, or, when it has more than
+    ``comparison_pool`` members, against one sample of that many drawn with ``seed`` and the block's start.
+    A query keeps the ``top_fraction`` of the compared regions of other images, at most ``max_candidates``,
+    most similar first.
+    """
+    embeddings, images, ids = members["embedding"], members["image"], members["region_id"]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in CANDIDATE_SCHEMA.names}
-    for cluster in progress(np.unique(clusters), desc="candidates", unit="cluster"):
-        members = np.flatnonzero(clusters == cluster)
-        for start in range(0, len(members), rows_per_block):
-            rows = members[start:start + rows_per_block]
-            similarity = embeddings[rows] @ embeddings[members].T
-            same_image = images[rows][:, None] == images[members][None, :]
-            similarity[same_image] = -np.inf
-            others = (~same_image).sum(axis=1)
-            order = np.argsort(-similarity, axis=1, kind="stable")
-            for local, (row, n_other) in enumerate(zip(rows, others)):
-                keep = min(math.ceil(top_fraction * n_other), max_candidates)
-                chosen = order[local, :keep]
-                parts["region_id"].append(np.full(keep, region_ids[row]))
-                parts["candidate_id"].append(region_ids[members[chosen]])
-                parts["similarity"].append(similarity[local, chosen])
-                parts["rank"].append(np.arange(keep))
+    for start in range(0, len(members), rows_per_block):
+        rows = np.arange(start, min(start + rows_per_block, len(members)))
+        if len(members) > comparison_pool:
+            pool = np.sort(np.random.default_rng([*seed, start]).choice(len(members), comparison_pool,
+                                                                         replace=False))
+        else:
+            pool = np.arange(len(members))
+        similarity = embeddings[rows] @ embeddings[pool].T
+        same_image = images[rows][:, None] == images[pool][None, :]
+        similarity[same_image] = -np.inf
+        others = (~same_image).sum(axis=1)
+        keep = np.minimum(np.ceil(top_fraction * others).astype(np.int64), max_candidates)
+        width = int(keep.max(initial=0))
+        if width == 0:
+            continue
+        # The widest kept set by partition, then only those sorted: exact top-k without sorting every row.
+        top = np.argpartition(-similarity, width - 1, axis=1)[:, :width] if width < len(pool) else \
+            np.broadcast_to(np.arange(len(pool)), (len(rows), len(pool)))
+        top_similarity = np.take_along_axis(similarity, top, axis=1)
+        order = np.lexsort((pool[top], -top_similarity), axis=1)  # most similar first; ties by member order
+        top, top_similarity = np.take_along_axis(top, order, 1), np.take_along_axis(top_similarity, order, 1)
+        for local, n_keep in enumerate(keep):
+            parts["region_id"].append(np.full(n_keep, ids[rows[local]]))
+            parts["candidate_id"].append(ids[pool[top[local, :n_keep]]])
+            parts["similarity"].append(top_similarity[local, :n_keep])
+            parts["rank"].append(np.arange(n_keep))
     arrays = [pa.array(np.concatenate(parts[f.name]) if parts[f.name] else np.array([]), type=f.type)
               for f in CANDIDATE_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=CANDIDATE_SCHEMA)
+    return pa.RecordBatch.from_arrays(arrays, schema=CANDIDATE_SCHEMA)
+
+
+def write_candidates(regions_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+                     top_fraction: float, max_candidates: int, comparison_pool: int,
+                     rows_per_block: int = 1024, seed: int = 0) -> tuple[int, int]:
+    """Write the candidate table (docs/artifacts.md) of the region table at ``regions_path``, cluster by
+    cluster (rows of one region stay together, in rank order); returns the number of rows and of regions
+    with at least one candidate."""
+    if comparison_pool < 2:
+        raise InputError(f"comparison_pool must be at least 2, got {comparison_pool}")
+    total = with_candidates = 0
+    with tempfile.TemporaryDirectory(prefix=".candidates-", dir=Path(out_path).parent) as spill, \
+            pq.ParquetWriter(out_path, CANDIDATE_SCHEMA) as writer:
+        record, clusters = _spill_by_cluster(regions_path, Path(spill))
+        for cluster in progress(clusters, desc="candidates", unit="cluster"):
+            members = np.fromfile(Path(spill) / f"{cluster}.bin", dtype=record)
+            batch = cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
+                                       comparison_pool=comparison_pool, rows_per_block=rows_per_block,
+                                       seed=(seed, cluster))
+            writer.write_batch(batch)
+            total += batch.num_rows
+            with_candidates += int((batch.column("rank").to_numpy() == 0).sum())
+    return total, with_candidates

@@ -15,6 +15,10 @@ class EpisodesConfig(Config):
     )
     top_fraction: float = Field(0.5, gt=0, le=1, description="keep this most-similar share of same-cluster regions")
     max_candidates: int = Field(200, ge=1, description="cap on support candidates per region")
+    comparison_pool: int = Field(
+        4096, ge=2, description="rank each region against at most this many same-cluster regions (a seeded "
+        "sample of larger clusters), so candidates cost linear time in the number of images"
+    )
     plot_clusters: int = Field(6, ge=1, description="clusters shown in plots/clusters.png")
 
 

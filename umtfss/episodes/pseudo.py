@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -48,15 +47,20 @@ class PseudoEpisodes(Dataset):
         table = pq.read_table(regions, columns=["region_id", "image_index", "cluster"])
         self.region_image = table.column("image_index").to_numpy()
         self.region_cluster = table.column("cluster").to_numpy()
-        pairs = pq.read_table(candidates, columns=["region_id", "candidate_id"]).to_pandas()
-        self.candidates = {int(r): group_["candidate_id"].to_numpy() for r, group_ in pairs.groupby("region_id")}
-        by_cluster: dict[int, list[int]] = defaultdict(list)
-        for region in sorted(self.candidates):
-            by_cluster[int(self.region_cluster[region])].append(region)
-        if not by_cluster:
+        # Candidate lists as one CSR pair of flat arrays: bounded by the table's size, and shared by forked
+        # DataLoader workers without copy-on-write (a dict of arrays would be copied page by page).
+        pairs = pq.read_table(candidates, columns=["region_id", "candidate_id"])
+        owner = pairs.column("region_id").to_numpy()
+        order = np.argsort(owner, kind="stable")  # rank order within a region is kept
+        self.candidate_ids = pairs.column("candidate_id").to_numpy()[order].astype(np.int32)
+        counts = np.bincount(owner, minlength=len(self.region_cluster))
+        self.candidate_offsets = np.concatenate([[0], np.cumsum(counts)])
+        del pairs, owner, order
+        queries = np.flatnonzero(counts > 0)
+        if not len(queries):
             raise InputError(f"{candidates} has no region with a support candidate: nothing to train on")
-        self.clusters = sorted(by_cluster)
-        self.queries = {cluster: np.asarray(regions_) for cluster, regions_ in by_cluster.items()}
+        self.clusters = sorted(int(c) for c in np.unique(self.region_cluster[queries]))
+        self.queries = {cluster: queries[self.region_cluster[queries] == cluster] for cluster in self.clusters}
         self.shots, self.crop_size, self.augment = shots, crop_size, augment
         self.seed, self.length = seed, length
         self._labels = None  # opened lazily, once per DataLoader worker
@@ -87,7 +91,8 @@ class PseudoEpisodes(Dataset):
         rng = np.random.default_rng([self.seed, index])
         cluster = self.clusters[rng.integers(len(self.clusters))]
         query = int(rng.choice(self.queries[cluster]))
-        supports = choose_supports(rng, self.candidates[query], self.shots)
+        pool = self.candidate_ids[self.candidate_offsets[query]:self.candidate_offsets[query + 1]]
+        supports = choose_supports(rng, pool, self.shots)
         query_view = self._view(query, cluster, rng)
         episode = assemble(query_view, [self._view(int(s), cluster, rng) for s in supports], cluster)
         return {**episode, "query_index": int(self.region_image[query])}
