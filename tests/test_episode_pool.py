@@ -97,7 +97,7 @@ def test_candidates_are_the_most_similar_half_of_other_images(tmp_path: Path) ->
     features, labels = _write_stores(tmp_path, _pattern(7), per_shard=3)
     regions = build_regions(features, labels, _manifest(7), min_area=0, max_extent=1.0)
     candidates = build_candidates(regions, tmp_path, top_fraction=0.5, max_candidates=100,
-                                  rows_per_block=4).to_pandas()
+                                  block_entries=4 * 7).to_pandas()
     frame = regions.to_pandas().set_index("region_id")
     for region_id, group in candidates.groupby("region_id"):
         cluster, image = frame.loc[region_id, "cluster"], frame.loc[region_id, "image_index"]
@@ -174,21 +174,26 @@ def _brute_force(members: np.ndarray, top_fraction: float, max_candidates: int) 
     return out
 
 
+def _candidates(members: np.ndarray, **options: object) -> pd.DataFrame:
+    """One cluster's candidate rows, every block's batch together."""
+    return pa.Table.from_batches(list(cluster_candidates(members, **options))).to_pandas()
+
+
 @pytest.mark.parametrize(("top_fraction", "max_candidates"), [(0.5, 1000), (0.5, 7), (1.0, 1000)])
 def test_blockwise_candidates_equal_a_brute_force_ranking(top_fraction: float, max_candidates: int) -> None:
     members = _random_members(300, images=40, channels=16, seed=3)
-    batch = cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
-                               comparison_pool=300, rows_per_block=37, seed=(0,)).to_pandas()
+    batch = _candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
+                        comparison_pool=300, block_entries=37 * 300, seed=(0,))
     got = {int(r): g.sort_values("rank")["candidate_id"].tolist() for r, g in batch.groupby("region_id")}
     assert got == _brute_force(members, top_fraction, max_candidates)
 
 
 def test_a_comparison_pool_bounds_the_ranking_of_large_clusters_and_is_seeded() -> None:
     members = _random_members(500, images=100, channels=16, seed=4)
-    options = dict(top_fraction=0.5, max_candidates=1000, comparison_pool=64, rows_per_block=50)
-    first = cluster_candidates(members, **options, seed=(0,)).to_pandas()
-    again = cluster_candidates(members, **options, seed=(0,)).to_pandas()
-    other = cluster_candidates(members, **options, seed=(1,)).to_pandas()
+    options = dict(top_fraction=0.5, max_candidates=1000, comparison_pool=64, block_entries=50 * 64)
+    first = _candidates(members, **options, seed=(0,))
+    again = _candidates(members, **options, seed=(0,))
+    other = _candidates(members, **options, seed=(1,))
     assert first.equals(again) and not first.equals(other)
     per_region = first.groupby("region_id").size()
     assert per_region.max() <= 32 and per_region.min() >= 26  # half of the 64 compared, less same-image ones

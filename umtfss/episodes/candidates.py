@@ -4,8 +4,9 @@ The paper draws supports only from the ``top_fraction`` (50%) of same-cluster re
 feature is most cosine-similar to the query's, which keeps a pseudo class's episodes visually coherent.
 
 Memory stays flat in the number of images: the region table is read batch by batch and spilled to one file
-per cluster, then each cluster is processed alone, ``rows_per_block`` query rows at a time (never an all-pairs
-matrix beyond one block), and its candidates are appended to the output file. Time per region stays flat too:
+per cluster, then each cluster is processed alone, in blocks of query rows whose similarity matrix holds at
+most ``block_entries`` values (never an all-pairs matrix beyond one block), and its candidates are appended to
+the output file. Time per region stays flat too:
 a query is ranked against at most ``comparison_pool`` members of its cluster, a seeded random sample of
 them when the cluster is larger, so the cost of a cluster grows linearly with its size rather than
 quadratically. Below that size (every cluster of the embedded benchmark) the ranking is exact.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from umtfss.progress import progress
 CANDIDATE_SCHEMA = pa.schema([("region_id", pa.int64()), ("candidate_id", pa.int64()),
                               ("similarity", pa.float32()), ("rank", pa.int16())])
 _READ_BATCH = 65536  # regions per read of the region table
+_ROW_GROUP = 1 << 19  # candidate rows per written row group: blocks are small, thousands of groups read slowly
 
 
 def _spill_by_cluster(regions_path: str | os.PathLike[str], folder: Path) -> tuple[np.dtype, list[int]]:
@@ -53,8 +56,10 @@ def _spill_by_cluster(regions_path: str | os.PathLike[str], folder: Path) -> tup
 
 
 def cluster_candidates(members: np.ndarray, *, top_fraction: float, max_candidates: int,
-                       comparison_pool: int, rows_per_block: int, seed: tuple[int, ...]) -> pa.RecordBatch:
-    """The candidate rows of one cluster's ``members`` (records of id, image, embedding), region by region.
+                       comparison_pool: int, block_entries: int,
+                       seed: tuple[int, ...]) -> Iterator[pa.RecordBatch]:
+    """The candidate rows of one cluster's ``members`` (records of id, image, embedding), one record batch
+    per block of query rows, region by region.
 
     Each block of query rows is ranked against the whole cluster, or, when it has more than
     ``comparison_pool`` members, against one sample of that many drawn with ``seed`` and the block's start.
@@ -62,7 +67,7 @@ def cluster_candidates(members: np.ndarray, *, top_fraction: float, max_candidat
     most similar first.
     """
     embeddings, images, ids = members["embedding"], members["image"], members["region_id"]
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in CANDIDATE_SCHEMA.names}
+    rows_per_block = max(1, block_entries // min(len(members), comparison_pool))
     for start in range(0, len(members), rows_per_block):
         rows = np.arange(start, min(start + rows_per_block, len(members)))
         if len(members) > comparison_pool:
@@ -84,19 +89,17 @@ def cluster_candidates(members: np.ndarray, *, top_fraction: float, max_candidat
         top_similarity = np.take_along_axis(similarity, top, axis=1)
         order = np.lexsort((pool[top], -top_similarity), axis=1)  # most similar first; ties by member order
         top, top_similarity = np.take_along_axis(top, order, 1), np.take_along_axis(top_similarity, order, 1)
-        for local, n_keep in enumerate(keep):
-            parts["region_id"].append(np.full(n_keep, ids[rows[local]]))
-            parts["candidate_id"].append(ids[pool[top[local, :n_keep]]])
-            parts["similarity"].append(top_similarity[local, :n_keep])
-            parts["rank"].append(np.arange(n_keep))
-    arrays = [pa.array(np.concatenate(parts[f.name]) if parts[f.name] else np.array([]), type=f.type)
-              for f in CANDIDATE_SCHEMA]
-    return pa.RecordBatch.from_arrays(arrays, schema=CANDIDATE_SCHEMA)
+        kept = np.arange(width)[None, :] < keep[:, None]  # row-major: each region's rows together, in rank order
+        columns = [np.broadcast_to(ids[rows][:, None], kept.shape)[kept], ids[pool[top]][kept],
+                   top_similarity[kept], np.broadcast_to(np.arange(width), kept.shape)[kept]]
+        yield pa.RecordBatch.from_arrays([pa.array(values, type=field.type)
+                                          for values, field in zip(columns, CANDIDATE_SCHEMA, strict=True)],
+                                         schema=CANDIDATE_SCHEMA)
 
 
 def write_candidates(regions_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
                      top_fraction: float, max_candidates: int, comparison_pool: int,
-                     rows_per_block: int = 1024, seed: int = 0) -> tuple[int, int]:
+                     block_entries: int = 1 << 20, seed: int = 0) -> tuple[int, int]:
     """Write the candidate table (docs/artifacts.md) of the region table at ``regions_path``, cluster by
     cluster (rows of one region stay together, in rank order); returns the number of rows and of regions
     with at least one candidate."""
@@ -106,12 +109,18 @@ def write_candidates(regions_path: str | os.PathLike[str], out_path: str | os.Pa
     with tempfile.TemporaryDirectory(prefix=".candidates-", dir=Path(out_path).parent) as spill, \
             pq.ParquetWriter(out_path, CANDIDATE_SCHEMA) as writer:
         record, clusters = _spill_by_cluster(regions_path, Path(spill))
+        pending: list[pa.RecordBatch] = []
         for cluster in progress(clusters, desc="candidates", unit="cluster"):
             members = np.fromfile(Path(spill) / f"{cluster}.bin", dtype=record)
-            batch = cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
-                                       comparison_pool=comparison_pool, rows_per_block=rows_per_block,
-                                       seed=(seed, cluster))
-            writer.write_batch(batch)
-            total += batch.num_rows
-            with_candidates += int((batch.column("rank").to_numpy() == 0).sum())
+            for batch in cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
+                                            comparison_pool=comparison_pool, block_entries=block_entries,
+                                            seed=(seed, cluster)):
+                pending.append(batch)
+                total += batch.num_rows
+                with_candidates += int((batch.column("rank").to_numpy() == 0).sum())
+                if sum(b.num_rows for b in pending) >= _ROW_GROUP:
+                    writer.write_table(pa.Table.from_batches(pending))
+                    pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending))
     return total, with_candidates
