@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import zarr
 
 from umtfss.features.store import create_feature_arrays
@@ -57,3 +58,48 @@ def write_centroids(path: str | os.PathLike[str], *, clusters: int, channels: in
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     np.save(Path(path), centroids)
     return centroids
+
+
+def write_region_features_store(path: str | os.PathLike[str], *, images: int, grid: int, channels: int,
+                                images_per_shard: int, latent_clusters: int, stride: int = 32,
+                                seed: int = 0) -> pd.DataFrame:
+    """A `features.zarr` group whose images are made of regions, as photos' feature maps are: each image is
+    the Voronoi partition of 2-6 random sites, each cell of the partition one of ``latent_clusters`` latent
+    classes (a fixed unit centre plus noise, L2-normalised), so that k-means, assignment and region building
+    see spatially coherent clusters. Returns the manifest rows the region table needs (``image_id``,
+    ``height``, ``width``: the letterboxed extent at scale 1)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((latent_clusters, channels), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    shard = min(images_per_shard, images)
+    features, valid = create_feature_arrays(group, n_images=images, grid=grid, channels=channels,
+                                            images_per_shard=shard)
+    cell = np.stack(np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij"), axis=-1).astype(np.float32)
+    heights, widths = np.empty(images, np.int64), np.empty(images, np.int64)
+    for start in range(0, images, shard):
+        stop = min(start + shard, images)
+        n = stop - start
+        short = np.maximum(2, np.round(grid * rng.uniform(0.6, 1.0, n))).astype(int)
+        tall = rng.random(n) < 0.5
+        rows, cols = np.where(tall, grid, short), np.where(tall, short, grid)
+        mask = ((np.arange(grid)[None, :, None] < rows[:, None, None])
+                & (np.arange(grid)[None, None, :] < cols[:, None, None]))
+        sites = rng.uniform(0, 1, (n, 6, 2)) * np.stack([rows, cols], axis=1)[:, None, :]
+        used = rng.integers(2, 7, n)
+        distance = ((cell[None, :, :, None, :] - sites[:, None, None, :, :]) ** 2).sum(-1)
+        distance = np.where(np.arange(6) < used[:, None, None, None], distance, np.inf)
+        latent = rng.integers(0, latent_clusters, (n, 6))
+        region = np.take_along_axis(latent, distance.argmin(-1).reshape(n, -1), axis=1).reshape(n, grid, grid)
+        block = centres[region] + 0.35 * rng.standard_normal((n, grid, grid, channels), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=-1, keepdims=True)
+        block[~mask] = 0
+        features[start:stop] = block.astype(np.float16)
+        valid[start:stop] = mask
+        heights[start:stop], widths[start:stop] = rows * stride, cols * stride
+    image_ids = [f"img{i:06d}" for i in range(images)]
+    group.attrs.update({
+        "image_ids": image_ids, "stride": stride, "input_size": grid * stride, "layer": "layer4",
+        "channels": channels, "backbone": {"arch": "resnet50", "weights": None, "weights_format": "auto", "seed": 0},
+    })
+    return pd.DataFrame({"image_id": image_ids, "height": heights, "width": widths})

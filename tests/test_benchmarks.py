@@ -29,9 +29,13 @@ TINY_RUNS: dict[str, list[str]] = {
                                 "--repeats", "1"],
     "bench_lsh_clustering.py": ["--side", "12", "--dim", "32", "--k-fg", "4", "--k-bg", "8", "--iters", "3",
                                 "--warmup", "0", "--repeats", "1", "--threads", "1"],
+    "bench_episode_loader.py": ["--images", "12", "--grid", "4", "--channels", "8", "--clusters", "3",
+                                "--crop-size", "48", "--batch-size", "2", "--batches", "2"],
     "bench_extract.py": ["--images", "8", "--min-size", "48", "--max-size", "64", "--input-size", "64",
                          "--batch-size", "4", "--images-per-shard", "4", "--warmup", "0", "--repeats", "1",
                          "--threads", "1"],
+    "bench_scale.py": ["--images", "40", "--scales", "1,2", "--grid", "6", "--channels", "8", "--clusters", "4",
+                       "--subset-images", "10", "--images-per-shard", "8"],
     "bench_train_step.py": ["--dim", "16", "--heads", "2", "--k-fg", "4", "--k-bg", "8", "--size", "48",
                             "--batch", "1", "--warmup", "0", "--repeats", "1", "--threads", "1"],
 }
