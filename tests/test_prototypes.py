@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from umtfss.model.masks import BACKGROUND, FOREGROUND, IGNORE
-from umtfss.model.prototypes import PrototypeGrouper, hamming_kmeans, sign_codes
+from umtfss.model.prototypes import SEED_ROUNDS, PrototypeGrouper, hamming_kmeans, sign_codes
 from umtfss.model.transformer import Attention
 
 DIM = 32
@@ -43,20 +45,27 @@ def _dense_hamming_kmeans(
     codes: torch.Tensor, members: torch.Tensor, clusters: torch.Tensor, iterations: int
 ) -> torch.Tensor:
     """The clustering spelled out on the full padded rows: farthest-point seeding from each set's first
-    member, then ``iterations`` rounds of nearest-centroid assignment (first slot on ties) and per-bit
-    majority votes (a tied bit or an empty cluster keeps its bits), then a final assignment."""
+    member in SEED_ROUNDS rounds (each round the farthest members from all chosen ones, earlier token first on
+    ties), then ``iterations`` rounds of nearest-centroid assignment (first slot on ties) and per-bit majority
+    votes (a tied bit or an empty cluster keeps its bits), then a final assignment."""
     g, n, bits = codes.shape
     width = int(clusters.max())
     rows = torch.arange(g)
     usable = torch.arange(width) < clusters[:, None]
     centroids = codes.new_zeros(g, width, bits)
-    distance = torch.where(members, torch.inf, -1.0)
-    chosen = members.int().argmax(1)
-    for slot in range(min(width, n)):
-        centroids[:, slot] = codes[rows, chosen]
-        distance = torch.minimum(distance, (bits - codes @ codes[rows, chosen][..., None]).squeeze(-1) / 2)
-        distance[rows, chosen] = -1.0
-        chosen = distance.argmax(1)
+    for s in range(g):
+        distance = torch.where(members[s], torch.inf, -1.0)
+        seeds = [int(members[s].int().argmax())]
+        chosen = seeds
+        per_round = math.ceil((int(clusters[s]) - 1) / SEED_ROUNDS)
+        while len(seeds) < clusters[s]:
+            for token in chosen:
+                distance = torch.minimum(distance, (bits - codes[s] @ codes[s, token]) / 2)
+                distance[token] = -1.0
+            order = distance.sort(descending=True, stable=True).indices.tolist()
+            chosen = order[:min(per_round, int(clusters[s]) - len(seeds))]
+            seeds += chosen
+        centroids[s, :len(seeds)] = codes[s, seeds]
 
     def assign() -> torch.Tensor:
         return (codes @ centroids.transpose(1, 2)).masked_fill(~usable[:, None], -torch.inf).argmax(-1)

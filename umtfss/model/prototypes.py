@@ -13,8 +13,9 @@ come back padded to ``k_fg + k_bg`` slots with a validity mask; a slot is invali
 tokens than prototypes or none, or when its cluster ended empty. Invalid slots hold zeros and must be masked
 out of attention, never attended to.
 
-Centroids start from farthest-point seeding in Hamming space, from the first token of each set: deterministic,
-and it spreads the initial centroids over distinct codes, so tight groups of similar tokens are not split.
+Centroids start from farthest-point seeding in Hamming space, from the first token of each set, in a few rounds
+of several picks each (deterministic): it spreads the initial centroids over
+distinct codes, so tight groups of similar tokens are not split.
 A kind with no more tokens than prototypes skips the clustering: each token is its own prototype.
 Attention treats prototypes alike whatever their cluster size (no log-count bias), as the authors' code does:
 a small foreground part then weighs as much as a large stretch of background.
@@ -28,6 +29,9 @@ from torch import nn
 from umtfss.model.masks import BACKGROUND, FOREGROUND
 
 
+SEED_ROUNDS = 12  # rounds of farthest-point seeding (see hamming_kmeans)
+
+
 def sign_codes(tokens: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
     """±1 float codes (..., bits) of ``tokens`` (..., D) under the random hyperplanes ``projection``.
 
@@ -39,14 +43,16 @@ def sign_codes(tokens: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
 
 
 def hamming_kmeans(
-    codes: torch.Tensor, members: torch.Tensor, clusters: torch.Tensor, iterations: int
+    codes: torch.Tensor, members: torch.Tensor, clusters: torch.Tensor, iterations: int,
+    seed_rounds: int = SEED_ROUNDS,
 ) -> torch.Tensor:
     """Cluster index of every token in each of ``G`` sets by k-means on ±1 codes in Hamming space.
 
     ``codes`` (G, N, bits); ``members`` (G, N) bool, the tokens of each set; ``clusters`` (G,) int64, the
     number of clusters per set (1 to its member count; 1 for an empty set). Returns (G, N) int64 in
     ``[0, clusters.max())``; values of non-members are meaningless. Clusters may end empty (duplicate codes);
-    callers find them by counting.
+    callers find them by counting. ``seed_rounds``: rounds of farthest-point seeding (at least the cluster
+    count less one: one pick per round, the classic sequential seeding).
 
     Each set is clustered on its own members only: they are moved to the front of their row (in token order,
     so every first-index tie-break picks the same token as on the full row), and the rows are cut to the
@@ -63,21 +69,31 @@ def hamming_kmeans(
     own = codes.gather(1, order[..., None].expand(g, m, bits)) * present[..., None]
     rows = torch.arange(g, device=device)
 
-    # Farthest-point seeding: the next centroid is the member least like all chosen ones. ``closeness`` is a
-    # member's greatest agreement with a chosen centroid (least Hamming distance, mirrored); chosen members
-    # and padding hold +inf so that argmin skips them while an unchosen member is left.
+    # Farthest-point seeding in rounds: each round adds, to each set, the members least like all centroids
+    # chosen so far, ceil((clusters - 1) / seed_rounds) of them (the set's own count, so that an episode
+    # seeds alike alone or in a batch). ``closeness`` is a member's greatest agreement with a chosen centroid
+    # (least Hamming distance, mirrored); chosen members and padding hold +inf so that they come last.
+    # A few rounds instead of one pick per slot: the sequential picks were a third of the clustering's
+    # time, and the within-cluster cost after the iterations measured no worse (benchmarks/bench_lsh_clustering).
     closeness = torch.where(present, -torch.inf, torch.inf).to(dtype)
-    # (G, bits, m): one code against all members is then a row times a matrix, the fast matvec layout.
+    # (G, bits, m): centroid codes against all members are then one batched matmul.
     columns = own.transpose(1, 2).contiguous()
-    chosen = torch.zeros(g, dtype=torch.long, device=device)
-    seeds = [chosen]
-    for _ in range(1, width):
-        agreement = torch.bmm(own[rows, chosen][:, None], columns).squeeze(1)
-        closeness = torch.maximum(closeness, agreement)
-        closeness[rows, chosen] = torch.inf
-        chosen = closeness.argmin(1)
-        seeds.append(chosen)
-    centroids = own[rows[:, None], torch.stack(seeds, 1)]  # (G, width, bits)
+    per_round = torch.div(clusters - 2, seed_rounds, rounding_mode="floor") + 1  # 0 for a single cluster
+    widest = int(per_round.max())
+    seeds = torch.zeros(g, width, dtype=torch.long, device=device)  # slot 0: each set's first member
+    chosen = seeds[:, :1]
+    pick = torch.arange(widest, device=device)
+    member = torch.arange(m, device=device, dtype=torch.float64)  # float64: keys stay exact at any m
+    for round_ in range(seed_rounds if widest else 0):
+        agreement = torch.bmm(own[rows[:, None], chosen], columns).amax(1)
+        closeness = torch.maximum(closeness, agreement).scatter_(1, chosen, torch.inf)
+        # Unique keys (agreement is an integer, the member index breaks ties), so topk picks alike everywhere.
+        farthest = (closeness.double() * m + member).topk(widest, dim=1, largest=False).indices
+        slot = 1 + round_ * per_round[:, None] + pick
+        taken = (pick < per_round[:, None]) & (slot < clusters[:, None])
+        seeds.scatter_(1, torch.where(taken, slot, 0), torch.where(taken, farthest, 0))
+        chosen = torch.where(taken, farthest, farthest[:, :1])
+    centroids = own[rows[:, None], seeds]  # (G, width, bits)
 
     # Assignment packs the slot into the score, so that one max (far cheaper than argmax on CPU) yields both:
     # score = scale * agreement + (scale - 1 - slot), scale a power of two >= width, so the best score has the
