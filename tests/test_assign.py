@@ -66,6 +66,22 @@ def test_assign_matches_numpy_on_partial_last_shard(store, tmp_path: Path) -> No
     assert len([f for f in (tmp_path / "labels.zarr" / "labels" / "c").rglob("*") if f.is_file()]) == 3
 
 
+def test_small_label_shards_are_one_chunk_and_large_ones_one_per_image(store, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path, feats, valid, centroids = store
+    assign_labels(path, centroids, tmp_path / "whole.zarr")
+    whole = zarr.open_group(str(tmp_path / "whole.zarr"), mode="r")["labels"]
+    assert whole.chunks == (4, 5, 5)  # 4 x 5 x 5 int16 = 200 bytes a shard: one chunk
+    monkeypatch.setattr("umtfss.clustering.assign.SHARD_CHUNK_BYTES", 100)
+    assign_labels(path, centroids, tmp_path / "per_image.zarr")
+    per_image = zarr.open_group(str(tmp_path / "per_image.zarr"), mode="r")["labels"]
+    assert per_image.chunks == (1, 5, 5)
+    expected = reference_labels(feats, valid, centroids)
+    for index in (0, 5, 9):  # random access reads the same labels from either layout
+        np.testing.assert_array_equal(whole[index], expected[index])
+        np.testing.assert_array_equal(per_image[index], expected[index])
+
+
 def test_misaligned_dask_chunks_are_refused(tmp_path: Path) -> None:
     check_aligned((4, 4, 2), 4)  # the last chunk may be short
     target = create_image_array(zarr.open_group(str(tmp_path / "l.zarr"), mode="w"), "labels", n_images=10,
