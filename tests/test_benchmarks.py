@@ -31,6 +31,7 @@ TINY_RUNS: dict[str, list[str]] = {
                                 "--warmup", "0", "--repeats", "1", "--threads", "1"],
     "bench_episode_loader.py": ["--images", "12", "--grid", "4", "--channels", "8", "--clusters", "3",
                                 "--crop-size", "48", "--batch-size", "2", "--batches", "2"],
+    "bench_evaluate.py": ["--episodes", "4", "--size", "48", "--batch-size", "2", "--repeats", "1", "--threads", "1"],
     "bench_extract.py": ["--images", "8", "--min-size", "48", "--max-size", "64", "--input-size", "64",
                          "--batch-size", "4", "--images-per-shard", "4", "--warmup", "0", "--repeats", "1",
                          "--threads", "1"],

@@ -14,6 +14,7 @@ from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
 from umtfss.evaluation.protocol import predict_mask, score_episodes, summarize_seeds
 from umtfss.model.config import ModelConfig
+from umtfss.model.fss import FewShotSegmenter
 
 CPU = torch.device("cpu")
 TINY = ModelConfig.model_validate({"backbone": {"arch": "resnet18"}, "mid_layers": ["layer2", "layer3"],
@@ -24,10 +25,43 @@ def _fg_left_half_and_padding(
     query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor
 ) -> torch.Tensor:
     """Foreground in the left half of the canvas and in every row from 4 down (the padding of the tests)."""
-    logits = torch.zeros(1, 2, *query.shape[-2:])
+    logits = torch.zeros(len(query), 2, *query.shape[-2:])
     logits[:, 1, :, : query.shape[-1] // 2] = 1
     logits[:, 1, 4:, :] = 1
     return logits
+
+
+def test_batched_scoring_equals_one_episode_at_a_time() -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    episodes = []
+    for index in range(5):
+        masks = (torch.rand(2, 1, 8, 8, generator=generator) < 0.4).long()
+        episodes.append({
+            "query_image": torch.randn(3, 64, 64, generator=generator),
+            "support_images": torch.randn(2, 3, 64, 64, generator=generator),
+            "support_masks": torch.nn.functional.interpolate(masks.float(), size=(64, 64)).long()[:, 0],
+            "query_label": torch.from_numpy((np.random.default_rng(index).random((40, 50)) < 0.3).astype(np.int64)),
+            "query_extent": (51, 64),
+            "class_id": 1 + index % 2,
+        })
+    predictors = {"model": FewShotSegmenter(TINY), "baseline": PrototypeBaseline(TINY, 0.0)}
+    one = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=1)
+    batched = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=3)  # batches of 3 and 2
+    for name in predictors:
+        assert batched[name].n_episodes == one[name].n_episodes == 5
+        assert batched[name].miou() == pytest.approx(one[name].miou(), abs=1e-3)
+        assert batched[name].fbiou() == pytest.approx(one[name].fbiou(), abs=1e-3)
+    assert 0 < one["baseline"].miou() < 1  # a real prediction, neither empty nor everything
+    # The untrained model's masks may be trivial: compare its logits, batched against one at a time.
+    model = predictors["model"].eval()
+    stacked = [torch.stack([e[key] for e in episodes[:3]]) for key in ("query_image", "support_images",
+                                                                       "support_masks")]
+    with torch.inference_mode():
+        together = model(*stacked)
+        for index in range(3):
+            alone = model(*(tensor[index:index + 1] for tensor in stacked))
+            torch.testing.assert_close(together[index:index + 1], alone, atol=1e-4, rtol=1e-4)
 
 
 def test_predict_mask_crops_padding_then_resizes_to_the_label() -> None:
@@ -52,7 +86,7 @@ def _episode(label: np.ndarray, class_id: int) -> dict:
 
 def test_score_episodes_scores_every_predictor_on_the_same_episodes() -> None:
     def everything(query: torch.Tensor, supports: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, *query.shape[-2:])
+        return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(len(query), 2, *query.shape[-2:])
 
     episodes = [
         _episode(np.array([[1, 1, 0, 0], [1, 1, 0, 255]]), 3),  # left half: fg I 4, U 4; everything: I 4, U 7

@@ -14,6 +14,8 @@ class EvaluateConfig(Config):
     shots: list[int] = Field(default_factory=lambda: [1, 5])
     episodes: int = Field(1000, ge=1, description="exactly this many episodes per fold, shot and seed")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    batch_size: int = Field(8, ge=1, description="episodes per forward pass; the same predictions as one at a "
+                            "time up to float rounding (batched matmuls may sum in another order)")
     resize: Literal["pfenet", "hsnet", "custom"] = Field(
         "pfenet",
         description="pfenet: longer side 473 + pad; hsnet: 400x400; custom: longer side `size` + pad",

@@ -9,10 +9,11 @@ there, as PFENet and HSNet do. mIoU and FB-IoU are reported in percent, mean and
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from umtfss.training.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 
-# (query (1, 3, S, S), supports (1, K, 3, S, S), support masks (1, K, S, S) int64) -> logits (1, 2, S, S).
+# (query (B, 3, S, S), supports (B, K, 3, S, S), support masks (B, K, S, S) int64) -> logits (B, 2, S, S).
 Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 PFENET_SIZE, HSNET_SIZE = 473, 400
@@ -45,6 +46,25 @@ def input_resize(cfg: EvaluateConfig) -> Resize:
     """How a predictor sees an episode under ``cfg.resize``."""
     size = {"pfenet": PFENET_SIZE, "hsnet": HSNET_SIZE, "custom": cfg.size}[cfg.resize]
     return Resize(size, squash=cfg.resize == "hsnet")
+
+
+def predict_masks(
+    predict_fn: Predictor,
+    queries: torch.Tensor,
+    supports: torch.Tensor,
+    support_masks: torch.Tensor,
+    extents: Sequence[tuple[int, int]],
+    out_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+) -> list[np.ndarray]:
+    """uint8 (H, W) {0, 1} predictions, each at its ``out_sizes`` entry, for B queries (B, 3, S, S) and their
+    supports (B, K, 3, S, S) in one forward pass."""
+    logits = predict_fn(queries.to(device), supports.to(device), support_masks.to(device))
+    predictions = []
+    for one, (h, w), out_size in zip(logits, extents, out_sizes, strict=True):
+        one = F.interpolate(one[None, :, :h, :w].float(), size=out_size, mode="bilinear", align_corners=False)
+        predictions.append(one[0].argmax(0).to(torch.uint8).cpu().numpy())
+    return predictions
 
 
 def predict_mask(
@@ -57,10 +77,8 @@ def predict_mask(
     device: torch.device,
 ) -> np.ndarray:
     """uint8 (H, W) {0, 1} prediction at ``out_size`` for one query (3, S, S) and its K supports."""
-    logits = predict_fn(query[None].to(device), supports[None].to(device), support_masks[None].to(device))
-    h, w = extent
-    logits = F.interpolate(logits[..., :h, :w].float(), size=out_size, mode="bilinear", align_corners=False)
-    return logits[0].argmax(0).to(torch.uint8).cpu().numpy()
+    return predict_masks(predict_fn, query[None], supports[None], support_masks[None], [extent], [out_size],
+                         device)[0]
 
 
 def score_episodes(
@@ -68,27 +86,34 @@ def score_episodes(
     episodes: Iterable[Mapping[str, Any]],
     classes: Sequence[int],
     device: torch.device,
+    batch_size: int = 1,
 ) -> dict[str, IoUAccumulator]:
-    """Every predictor on every episode (each episode loaded once); one accumulator per predictor."""
+    """Every predictor on every episode (each episode loaded once), ``batch_size`` episodes per forward pass;
+    one accumulator per predictor."""
     scores = {name: IoUAccumulator(classes) for name in predictors}
     for predictor in predictors.values():
         if isinstance(predictor, nn.Module):
             predictor.eval()
     with torch.inference_mode():
-        for episode in episodes:
-            label = torch.as_tensor(episode["query_label"])
+        for batch in _batches(episodes, batch_size):
+            queries = torch.stack([episode["query_image"] for episode in batch])
+            supports = torch.stack([episode["support_images"] for episode in batch])
+            masks = torch.stack([episode["support_masks"] for episode in batch])
+            labels = [torch.as_tensor(episode["query_label"]) for episode in batch]
+            extents = [tuple(episode["query_extent"]) for episode in batch]
             for name, predictor in predictors.items():
-                pred = predict_mask(
-                    predictor,
-                    episode["query_image"],
-                    episode["support_images"],
-                    episode["support_masks"],
-                    tuple(episode["query_extent"]),
-                    tuple(label.shape),
-                    device,
-                )
-                scores[name].update(pred, label, int(episode["class_id"]))
+                predictions = predict_masks(predictor, queries, supports, masks, extents,
+                                            [tuple(label.shape) for label in labels], device)
+                for prediction, label, episode in zip(predictions, labels, batch, strict=True):
+                    scores[name].update(prediction, label, int(episode["class_id"]))
     return scores
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` items (the last may be shorter); itertools.batched from Python 3.12."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def episode_specs(
@@ -139,7 +164,7 @@ def evaluate(
             for seed in cfg.seeds:
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
                 episodes = (load_episode(spec, manifest, resize) for spec in bar_over(specs, bar))
-                for name, acc in score_episodes(predictors, episodes, classes, device).items():
+                for name, acc in score_episodes(predictors, episodes, classes, device, cfg.batch_size).items():
                     if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
                         raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
                                            f"{acc.n_episodes} episodes, not {cfg.episodes}")
