@@ -3,8 +3,8 @@
 The paper draws supports only from the ``top_fraction`` (50%) of same-cluster regions whose masked-average
 feature is most cosine-similar to the query's, which keeps a pseudo class's episodes visually coherent.
 
-Memory stays flat in the number of images: the region table is read batch by batch and spilled to one file
-per cluster, then each cluster is processed alone, in blocks of query rows whose similarity matrix holds at
+Memory stays flat in the number of images: the region table is read one row group at a time and spilled to
+one file per cluster, then each cluster is processed alone, in blocks of query rows whose similarity matrix holds at
 most ``block_entries`` values (never an all-pairs matrix beyond one block), and its candidates are appended to
 the output file. Time per region stays flat too:
 a query is ranked against at most ``comparison_pool`` members of its cluster, a seeded random sample of
@@ -14,7 +14,6 @@ quadratically. Below that size (every cluster of the embedded benchmark) the ran
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -111,17 +110,19 @@ def write_candidates(regions_path: str | os.PathLike[str], out_path: str | os.Pa
             pq.ParquetWriter(out_path, CANDIDATE_SCHEMA) as writer:
         record, clusters = _spill_by_cluster(regions_path, Path(spill))
         pending: list[pa.RecordBatch] = []
+        pending_rows = 0
         for cluster in progress(clusters, desc="candidates", unit="cluster"):
             members = np.fromfile(Path(spill) / f"{cluster}.bin", dtype=record)
             for batch in cluster_candidates(members, top_fraction=top_fraction, max_candidates=max_candidates,
                                             comparison_pool=comparison_pool, block_entries=block_entries,
                                             seed=(seed, cluster)):
                 pending.append(batch)
+                pending_rows += batch.num_rows
                 total += batch.num_rows
                 with_candidates += int((batch.column("rank").to_numpy() == 0).sum())
-                if sum(b.num_rows for b in pending) >= _ROW_GROUP:
+                if pending_rows >= _ROW_GROUP:
                     writer.write_table(pa.Table.from_batches(pending))
-                    pending = []
+                    pending, pending_rows = [], 0
         if pending:
             writer.write_table(pa.Table.from_batches(pending))
     return total, with_candidates

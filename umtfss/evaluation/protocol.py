@@ -101,9 +101,9 @@ def score_episodes(
             masks = torch.stack([episode["support_masks"] for episode in batch])
             labels = [torch.as_tensor(episode["query_label"]) for episode in batch]
             extents = [tuple(episode["query_extent"]) for episode in batch]
+            out_sizes = [tuple(label.shape) for label in labels]
             for name, predictor in predictors.items():
-                predictions = predict_masks(predictor, queries, supports, masks, extents,
-                                            [tuple(label.shape) for label in labels], device)
+                predictions = predict_masks(predictor, queries, supports, masks, extents, out_sizes, device)
                 for prediction, label, episode in zip(predictions, labels, batch, strict=True):
                     scores[name].update(prediction, label, int(episode["class_id"]))
     return scores

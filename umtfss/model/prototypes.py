@@ -14,8 +14,8 @@ tokens than prototypes or none, or when its cluster ended empty. Invalid slots h
 out of attention, never attended to.
 
 Centroids start from farthest-point seeding in Hamming space, from the first token of each set, in a few rounds
-of several picks each (deterministic): it spreads the initial centroids over
-distinct codes, so tight groups of similar tokens are not split.
+of several picks each (deterministic): it spreads the initial centroids over distinct codes, so tight groups of
+similar tokens are not split.
 A kind with no more tokens than prototypes skips the clustering: each token is its own prototype.
 Attention treats prototypes alike whatever their cluster size (no log-count bias), as the authors' code does:
 a small foreground part then weighs as much as a large stretch of background.
@@ -81,7 +81,7 @@ def hamming_kmeans(
     per_round = torch.div(clusters - 2, seed_rounds, rounding_mode="floor") + 1  # 0 for a single cluster
     widest = int(per_round.max())
     seeds = torch.zeros(g, width, dtype=torch.long, device=device)  # slot 0: each set's first member
-    chosen = seeds[:, :1]
+    chosen = torch.zeros(g, 1, dtype=torch.long, device=device)  # not a view of seeds, which is written below
     pick = torch.arange(widest, device=device)
     member = torch.arange(m, device=device, dtype=torch.float64)  # float64: keys stay exact at any m
     for round_ in range(seed_rounds if widest else 0):
