@@ -1,4 +1,5 @@
-"""Synthetic stores in the documented artifact formats (docs/artifacts.md), for the benchmarks.
+"""Synthetic stores in the documented artifact formats (docs/artifacts.md), and the task stages run on them,
+for the benchmarks.
 
 Arrays are created by the store module that `extract` uses, so the layout is the real one; written shard by
 shard, so that a store of any size is written in bounded memory.
@@ -13,7 +14,25 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from umtfss.clustering.assign import assign_labels
+from umtfss.clustering.kmeans import fit_kmeans, sample_points
+from umtfss.episodes.candidates import write_candidates
+from umtfss.episodes.regions import write_regions
 from umtfss.features.store import create_feature_arrays
+
+TASK_STAGES = ("cluster", "assign", "episodes")
+
+
+def _letterboxed_cells(rng: np.random.Generator, n: int, grid: int,
+                       min_side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell rows, cols and the (n, grid, grid) valid mask of ``n`` letterboxed images: the longer side fills
+    the canvas, the shorter one covers 60-100 % of it (at least ``min_side`` cells)."""
+    short = np.maximum(min_side, np.round(grid * rng.uniform(0.6, 1.0, n))).astype(int)
+    tall = rng.random(n) < 0.5
+    rows, cols = np.where(tall, grid, short), np.where(tall, short, grid)
+    mask = ((np.arange(grid)[None, :, None] < rows[:, None, None])
+            & (np.arange(grid)[None, None, :] < cols[:, None, None]))
+    return rows, cols, mask
 
 
 def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int, channels: int,
@@ -30,12 +49,7 @@ def write_features_store(path: str | os.PathLike[str], *, images: int, grid: int
     for start in range(0, images, shard):
         stop = min(start + shard, images)
         n = stop - start
-        # Letterboxed: the longer side fills the canvas, the shorter one covers 60-100 % of it.
-        short = np.maximum(1, np.round(grid * rng.uniform(0.6, 1.0, n))).astype(int)
-        tall = rng.random(n) < 0.5
-        rows, cols = np.where(tall, grid, short), np.where(tall, short, grid)
-        mask = ((np.arange(grid)[None, :, None] < rows[:, None, None])
-                & (np.arange(grid)[None, None, :] < cols[:, None, None]))
+        rows, cols, mask = _letterboxed_cells(rng, n, grid, min_side=1)
         block = rng.standard_normal((n, grid, grid, channels), dtype=np.float32)
         block /= np.linalg.norm(block, axis=-1, keepdims=True)
         block[~mask] = 0
@@ -80,11 +94,7 @@ def write_region_features_store(path: str | os.PathLike[str], *, images: int, gr
     for start in range(0, images, shard):
         stop = min(start + shard, images)
         n = stop - start
-        short = np.maximum(2, np.round(grid * rng.uniform(0.6, 1.0, n))).astype(int)
-        tall = rng.random(n) < 0.5
-        rows, cols = np.where(tall, grid, short), np.where(tall, short, grid)
-        mask = ((np.arange(grid)[None, :, None] < rows[:, None, None])
-                & (np.arange(grid)[None, None, :] < cols[:, None, None]))
+        rows, cols, mask = _letterboxed_cells(rng, n, grid, min_side=2)
         sites = rng.uniform(0, 1, (n, 6, 2)) * np.stack([rows, cols], axis=1)[:, None, :]
         used = rng.integers(2, 7, n)
         distance = ((cell[None, :, :, None, :] - sites[:, None, None, :, :]) ** 2).sum(-1)
@@ -103,3 +113,26 @@ def write_region_features_store(path: str | os.PathLike[str], *, images: int, gr
         "channels": channels, "backbone": {"arch": "resnet50", "weights": None, "weights_format": "auto", "seed": 0},
     })
     return pd.DataFrame({"image_id": image_ids, "height": heights, "width": widths})
+
+
+def run_task_stage(stage: str, directory: Path, *, clusters: int, subset_images: int, comparison_pool: int,
+                   stride: int) -> None:
+    """One of :data:`TASK_STAGES` on the stores in ``directory`` (``features.zarr``, ``manifest.parquet``, and
+    what the earlier stages wrote there), as the pipeline's stage runs it: `cluster` on a subset with the
+    CPU engine, `assign` with Dask threads and no superpixels, `episodes` = regions + candidates."""
+    features = directory / "features.zarr"
+    if stage == "cluster":
+        points = sample_points(features, subset_images, seed=0)
+        result = fit_kmeans(points, clusters, max_iter=50, n_init=1, seed=0, engine="cpu")
+        np.save(directory / "centroids.npy", result.centroids)
+    elif stage == "assign":
+        assign_labels(features, np.load(directory / "centroids.npy"), directory / "labels.zarr",
+                      scheduler="threads", n_workers=2)
+    elif stage == "episodes":
+        manifest = pd.read_parquet(directory / "manifest.parquet", columns=["image_id", "height", "width"])
+        write_regions(features, directory / "labels.zarr", manifest, directory / "regions.parquet",
+                      min_area=2 * stride * stride, max_extent=0.95)
+        write_candidates(directory / "regions.parquet", directory / "candidates.parquet", top_fraction=0.5,
+                         max_candidates=100, comparison_pool=comparison_pool)
+    else:
+        raise ValueError(f"unknown stage {stage!r}: one of {TASK_STAGES}")

@@ -24,14 +24,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_DIR, MIB, current_rss, emit, print_table, ratio_line, run_worker  # noqa: E402
-from _stores import write_region_features_store  # noqa: E402
+from _stores import TASK_STAGES, run_task_stage, write_region_features_store  # noqa: E402
 
-from umtfss.clustering.assign import assign_labels  # noqa: E402
-from umtfss.clustering.kmeans import fit_kmeans, sample_points  # noqa: E402
 from umtfss.data.manifest import DatasetInfo, write_manifest  # noqa: E402
-from umtfss.episodes.candidates import write_candidates  # noqa: E402
 from umtfss.episodes.config import AugmentConfig  # noqa: E402
-from umtfss.episodes.regions import write_regions  # noqa: E402
 
 STRIDE = 32
 
@@ -75,13 +71,9 @@ def build_tables(directory: Path, args: argparse.Namespace) -> None:
                          class_pixels=None, content_md5="")
     write_manifest(frame, DatasetInfo(name="synthetic", class_names=["background"], folds=[]),
                    directory / "manifest.parquet")
-    points = sample_points(features, min(args.images, 200), seed=0)
-    centroids = fit_kmeans(points, args.clusters, max_iter=30, n_init=1, seed=0, engine="cpu").centroids
-    assign_labels(features, centroids, directory / "labels.zarr", scheduler="threads", n_workers=2)
-    write_regions(features, directory / "labels.zarr", sizes, directory / "regions.parquet",
-                  min_area=2 * STRIDE * STRIDE, max_extent=0.95)
-    write_candidates(directory / "regions.parquet", directory / "candidates.parquet", top_fraction=0.5,
-                     max_candidates=100, comparison_pool=4096)
+    for stage in TASK_STAGES:
+        run_task_stage(stage, directory, clusters=args.clusters, subset_images=min(args.images, 200),
+                       comparison_pool=4096, stride=STRIDE)
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -25,20 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_DIR, MIB, current_rss, emit, peak_rss, print_table, ratio_line, run_worker  # noqa: E402
-from _stores import write_region_features_store  # noqa: E402
+from _stores import TASK_STAGES, run_task_stage, write_region_features_store  # noqa: E402
 
-from umtfss.clustering.assign import assign_labels  # noqa: E402
-from umtfss.clustering.kmeans import fit_kmeans, sample_points  # noqa: E402
-from umtfss.episodes.candidates import write_candidates  # noqa: E402
-from umtfss.episodes.regions import write_regions  # noqa: E402
-
-STAGES = ("cluster", "assign", "episodes")
 STRIDE = 32
 
 
@@ -54,33 +47,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--images-per-shard", type=int, default=64)
     parser.add_argument("--comparison-pool", type=int, default=4096, help="episodes.comparison_pool")
     parser.add_argument("--workdir", type=Path, default=None, help="where the stores go (default: a tempdir)")
-    parser.add_argument("--worker", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=TASK_STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--worker-dir", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args()
-
-
-def run_stage(stage: str, directory: Path, args: argparse.Namespace) -> None:
-    """One stage on the stores in ``directory``, as the pipeline's stage would run it."""
-    features = directory / "features.zarr"
-    if stage == "cluster":
-        points = sample_points(features, args.subset_images, seed=0)
-        result = fit_kmeans(points, args.clusters, max_iter=50, n_init=1, seed=0, engine="cpu")
-        np.save(directory / "centroids.npy", result.centroids)
-    elif stage == "assign":
-        assign_labels(features, np.load(directory / "centroids.npy"), directory / "labels.zarr",
-                      scheduler="threads", n_workers=2)
-    else:
-        manifest = pd.read_parquet(directory / "manifest.parquet")
-        write_regions(features, directory / "labels.zarr", manifest, directory / "regions.parquet",
-                      min_area=2 * STRIDE * STRIDE, max_extent=0.95)
-        write_candidates(directory / "regions.parquet", directory / "candidates.parquet", top_fraction=0.5,
-                         max_candidates=100, comparison_pool=args.comparison_pool)
 
 
 def worker(args: argparse.Namespace) -> None:
     before = current_rss()
     start = time.perf_counter()
-    run_stage(args.worker, args.worker_dir, args)
+    run_task_stage(args.worker, args.worker_dir, clusters=args.clusters, subset_images=args.subset_images,
+                   comparison_pool=args.comparison_pool, stride=STRIDE)
     seconds = time.perf_counter() - start
     emit({"seconds": seconds, "peak_bytes": peak_rss(), "growth_bytes": max(0, peak_rss() - before)})
 
@@ -106,7 +82,7 @@ def main() -> None:
             manifest.to_parquet(directory / "manifest.parquet")
             print(f"# {images} images: synthetic store written in {time.perf_counter() - start:.1f} s",
                   flush=True)
-            for stage in STAGES:
+            for stage in TASK_STAGES:
                 result = run_worker(BENCH_DIR / "bench_scale.py",
                                     [*sys.argv[1:], "--worker", stage, "--worker-dir", str(directory)],
                                     timeout=3 * 3600, malloc_env=False)
