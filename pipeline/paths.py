@@ -83,7 +83,7 @@ STAGE_INPUTS: dict[str, tuple[Path, ...]] = {
     "pretrain": (MANIFEST, LABELS, REGIONS, CANDIDATES, BACKBONE),  # in the order pretrain hashes them
     "evaluate": (PRETRAINED, BACKBONE, MANIFEST),
     "finetune": (PRETRAINED, BACKBONE, MANIFEST, FRACTIONS),
-    "summarize": (FINETUNE_METRICS,),
+    "summarize": (FINETUNE_METRICS, EVALUATE_METRICS),
 }
 
 STAGES: tuple[str, ...] = tuple(STAGE_INPUTS)

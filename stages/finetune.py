@@ -2,8 +2,10 @@
 
 ``python -m stages.finetune --fold F --fraction P --init pretrained|scratch`` (one item of dvc.yaml's matrix):
 starts from ``models/pretrain.pt`` or from a fresh model, trains on labeled episodes of the base classes drawn
-from the images of ``data/fractions/train_<P>.txt``, writes ``models/finetune/<name>.pt`` and the episodic
-scores of ``params.evaluate`` on the novel classes to ``metrics/finetune/<name>.json``.
+from the images of ``data/fractions/train_<P>.txt``, keeps the step (the start included) with the best mIoU on
+base-class val episodes (``finetune.select``), writes it to ``models/finetune/<name>.pt`` and its episodic
+scores on the novel classes (``params.evaluate``, or ``finetune.score`` where set) with the chosen step to
+``metrics/finetune/<name>.json``.
 
 Resumes from ``checkpoints/finetune/<name>/`` after a kill; data-parallel under ``torchrun``.
 """
@@ -22,12 +24,14 @@ from pipeline.training import run_identity, save_trained
 from umtfss.data.fractions import read_fraction
 from umtfss.data.manifest import base_classes, read_manifest
 from umtfss.episodes.labeled import LabeledEpisodes
+from umtfss.device import resolve_device
 from umtfss.evaluation.protocol import evaluate_checkpoint
+from umtfss.evaluation.selection import select_snapshot
 from umtfss.model import FewShotSegmenter
 from umtfss.training.checkpoint import load_model
 from umtfss.training.distributed import is_main_process
 from umtfss.training.loop import train
-from umtfss.training.state import clear_states, seed_everything
+from umtfss.training.state import clear_states, seed_everything, snapshots
 
 Init = Literal["pretrained", "scratch"]
 
@@ -61,13 +65,18 @@ def main(params: Params, fold: int, fraction: int, init: Init) -> None:
         model = FewShotSegmenter(params.model)
     run_keys = {"fold": fold, "fraction": fraction, "init": init}
     state_dir = paths.FINETUNE_CHECKPOINTS / name
-    train(model, episodes, cfg, state_dir=state_dir, identity=run_identity(params, inputs, **run_keys))
+    select = params.finetune.select
+    train(model, episodes, cfg, state_dir=state_dir, identity=run_identity(params, inputs, **run_keys),
+          snapshot_every=select.every)
     if not is_main_process():
         return
 
-    checkpoint = paths.finetuned_model(fold, fraction, init)
-    save_trained(checkpoint, model, params, stage="finetune", steps=cfg.steps, **run_keys)
     score = params.evaluate.model_copy(update=params.finetune.score.model_dump(exclude_none=True))
+    chosen, base_val_miou = select_snapshot(model, snapshots(state_dir), manifest, info, fold, select, score,
+                                            device=resolve_device(score.device))
+    selection = {"chosen_step": chosen, "steps": cfg.steps, "base_val_miou": base_val_miou}
+    checkpoint = paths.finetuned_model(fold, fraction, init)
+    save_trained(checkpoint, model, params, stage="finetune", steps=chosen, selection=selection, **run_keys)
     evaluate_checkpoint(
         checkpoint,
         params.model,

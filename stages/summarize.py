@@ -1,8 +1,10 @@
 """summarize: mIoU per labeled fraction x init x shot, averaged over folds, from the finetune runs' scores.
 
 Reads ``metrics/finetune/<name>.json`` of every run of ``params.finetune`` (a missing one is an error, not a
-silently thinner table) and writes ``metrics/summary.json``, ``metrics/summary.md`` and the 1-shot curve
-``plots/fraction_miou.csv`` (columns ``fraction`` and one per init).
+silently thinner table) and ``metrics/evaluate.json`` for the 0 % row (the pretrained and the untrained model),
+and writes ``metrics/summary.json``, ``metrics/summary.md`` (the table, then each run's chosen step) and the
+1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out when ``finetune.score`` draws other
+episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be scored on those of the other rows.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ import json
 from pipeline import paths
 from pipeline.entry import run, stage_command
 from pipeline.params import Params
-from umtfss.evaluation.summary import fraction_csv, markdown_table, read_result, summarize, summary_json
+from umtfss.evaluation.summary import (
+    fraction_csv,
+    markdown_table,
+    read_json,
+    read_result,
+    selection_table,
+    starting_results,
+    summarize,
+    summary_json,
+)
 from umtfss.io import atomic_output
 
 
@@ -24,10 +35,15 @@ def main(params: Params) -> None:
         for fraction in cfg.fractions
         for init in cfg.inits
     ]
+    scored = params.evaluate.model_copy(update=cfg.score.model_dump(exclude_none=True))
+    if (scored.episodes, scored.seeds) == (params.evaluate.episodes, params.evaluate.seeds):
+        evaluation = read_json(paths.EVALUATE_METRICS, "evaluation scores")
+        results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots])
+    chosen_steps = selection_table(results)
     summary = summarize(results)
     outputs = {
         paths.SUMMARY_METRICS: json.dumps(summary_json(summary, cfg.folds), indent=2) + "\n",
-        paths.SUMMARY_TABLE: markdown_table(summary),
+        paths.SUMMARY_TABLE: markdown_table(summary) + "\n" + chosen_steps,
         paths.FRACTION_PLOT: fraction_csv(summary),
     }
     for path, text in outputs.items():

@@ -69,4 +69,4 @@ def test_the_report_command_prints_the_tables(tmp_path: Path) -> None:
     path.write_text(json.dumps({"fold0": {"1shot": {"pretrained": scores, "baseline": scores}}}))
     shown = CliRunner().invoke(app, ["report", str(path)])
     assert shown.exit_code == 0, shown.output
-    assert "| 0 | 1.00 ± 0.00 | 1.00 ± 0.00 |" in shown.output and "| 0 | 2.00 ± 0.00 |" in shown.output
+    assert "| 0 | 1.00 | 1.00 |" in shown.output and "| 0 | 2.00 | 2.00 |" in shown.output

@@ -20,3 +20,11 @@ def test_table_has_a_row_per_fold_and_the_mean_over_folds() -> None:
     assert lines[4:] == ["| 0 | 40.00 ± 1.00 | 30.00 ± 2.00 |", "| 1 | 50.00 ± 3.00 | 20.00 ± 0.50 |",
                          "| mean | **45.00** | **25.00** |"]
     assert "| 0 | 50.00 ± 1.00 | 40.00 ± 2.00 |" in evaluation_table(result, "fbiou")
+
+
+def test_one_seed_prints_values_without_a_std() -> None:
+    one = {"miou_mean": 40.0, "miou_std": 0.0, "fbiou_mean": 50.0, "fbiou_std": 0.0,
+           "per_seed": [{"seed": 0, "episodes": 1000}]}
+    lines = evaluation_table({"fold0": {"1shot": {"pretrained": one}}}).splitlines()
+    assert lines[0] == "mIoU (%), one evaluation seed of 1000 episodes"
+    assert lines[4:] == ["| 0 | 40.00 |"]

@@ -17,7 +17,7 @@ from umtfss.model import FewShotSegmenter
 from umtfss.training.checkpoint import load_model, save_model
 
 # score: all null, so finetuned models are scored exactly as the `evaluate` section says
-FINETUNE = {"finetune": {"train": {"steps": 3, "checkpoint_every": 2},
+FINETUNE = {"finetune": {"train": {"steps": 3, "checkpoint_every": 2}, "select": {"every": 2, "episodes": 4},
                          "score": {"shots": None, "episodes": None, "seeds": None}}}
 
 
@@ -59,19 +59,26 @@ def test_finetune_writes_its_model_and_novel_class_scores(prepared: Path, tmp_pa
 
     params = parse_params(project.params())
     model, meta = load_model(project.root / f"models/finetune/fold0-20pct-{init}.pt", expected=params.model)
-    assert (meta["stage"], meta["fold"], meta["fraction"], meta["init"], meta["step"]) == (
-        "finetune", 0, 20, init, 3)
     scores = json.loads((project.root / f"metrics/finetune/fold0-20pct-{init}.json").read_text())
     assert (scores["fold"], scores["fraction"], scores["init"]) == (0, 20, init)
+    # The start and steps 2 and 3 scored on base-class val episodes; the best (earliest on a tie) kept.
+    selection = scores["selection"]
+    by_step = {int(step): miou for step, miou in selection["base_val_miou"].items()}
+    assert sorted(by_step) == [0, 2, 3] and selection["steps"] == 3
+    assert selection["chosen_step"] == max(by_step, key=lambda step: (by_step[step], -step))
+    assert (meta["stage"], meta["fold"], meta["fraction"], meta["init"], meta["step"]) == (
+        "finetune", 0, 20, init, selection["chosen_step"])
+    assert meta["selection"] == selection
     result = scores["fold0"]["1shot"]["model"]
     assert 0 <= result["miou_mean"] <= 100
     assert [run["episodes"] for run in result["per_seed"]] == [params.evaluate.episodes] * len(
         params.evaluate.seeds)
     assert not list((project.root / "checkpoints/finetune").rglob("*.pt"))
-    if init == "pretrained":  # trained onwards from the pretrained weights, not from a fresh init
+    if init == "pretrained":  # step 0 is the pretrained model itself; a later step was trained onwards
         pretrained, _ = load_model(project.root / "models/pretrain.pt")
         head = [name for name in model.state_dict() if name.startswith("head.")][0]
-        assert not torch.equal(model.state_dict()[head], pretrained.state_dict()[head])
+        unchanged = torch.equal(model.state_dict()[head], pretrained.state_dict()[head])
+        assert unchanged == (selection["chosen_step"] == 0)
 
 
 def test_epochs_set_the_steps_from_the_fraction_size_and_score_overrides_apply(
@@ -82,7 +89,7 @@ def test_epochs_set_the_steps_from_the_fraction_size_and_score_overrides_apply(
     _finetune(project, "scratch")
     images = len((prepared / "data/fractions/train_20.txt").read_text().split())
     _, meta = load_model(project.root / "models/finetune/fold0-20pct-scratch.pt")
-    assert meta["step"] == 2 * -(-images // 4)
+    assert meta["selection"]["steps"] == 2 * -(-images // 4)
     scores = json.loads((project.root / "metrics/finetune/fold0-20pct-scratch.json").read_text())
     assert scores["fold0"]["1shot"]["model"]["per_seed"][0]["episodes"] == 3
 
@@ -93,3 +100,31 @@ def test_a_pretrained_model_of_another_config_is_refused(prepared: Path, tmp_pat
     assert result.returncode == 2
     assert "pretrain.pt is of another model config: dim: checkpoint 32, expected 64" in result.stderr
     assert not (project.root / "models/finetune").exists()
+
+
+def test_selection_keeps_the_snapshot_best_on_base_class_val_episodes(prepared: Path, tmp_path: Path) -> None:
+    """A model that marks every pixel foreground scores the class's IoU; one that marks none scores 0."""
+    from umtfss.data.manifest import read_manifest
+    from umtfss.evaluation.selection import select_snapshot
+
+    params = parse_params(create_project(tmp_path / "p", FINETUNE).params())
+    with contextlib.chdir(prepared):
+        model = FewShotSegmenter(params.model)
+    manifest, info = read_manifest(prepared / "data/manifest.parquet")
+    last = model.head.layers[-1]
+    files = {}
+    for step, foreground in ((0, False), (4, True), (8, True)):
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([0.0, 1.0] if foreground else [1.0, 0.0]))
+        files[step] = tmp_path / f"weights-{step}.pt"
+        torch.save(model.state_dict(), files[step])
+    with contextlib.chdir(prepared):
+        chosen, by_step = select_snapshot(model, files, manifest, info, 0, params.finetune.select,
+                                          params.evaluate, device=torch.device("cpu"))
+    assert by_step[0] == 0 < by_step[4] == by_step[8]
+    assert chosen == 4  # the earlier of the tied best
+    assert torch.equal(last.bias, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="no snapshots"):
+        select_snapshot(model, {}, manifest, info, 0, params.finetune.select, params.evaluate,
+                        device=torch.device("cpu"))

@@ -67,6 +67,15 @@ def test_read_result_names_the_bad_file(tmp_path: Path) -> None:
         read_result(broken)
 
 
+def _evaluation(pretrained: float, untrained: float) -> dict:
+    def shot(offset: float) -> dict:
+        return {name: {"miou_mean": miou + offset, "miou_std": 0.0, "fbiou_mean": 50.0, "fbiou_std": 0.0,
+                       "per_seed": []}
+                for name, miou in (("pretrained", pretrained), ("untrained", untrained), ("baseline", 1.0))}
+
+    return {"fold0": {"1shot": shot(0.0), "5shot": shot(3.0)}}
+
+
 def test_summarize_stage_writes_its_three_outputs_and_refuses_a_missing_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,12 +90,34 @@ def test_summarize_stage_writes_its_three_outputs_and_refuses_a_missing_run(
         for init, bonus in (("pretrained", 5.0), ("scratch", 0.0)):
             result = _result(0, fraction, init, base + bonus, base + bonus + 3)
             paths.finetune_metrics(0, fraction, init).write_text(json.dumps(result))
+    with pytest.raises(InputError, match="evaluate.json not found"):
+        main(params)  # scored as `evaluate` scores: the 0 % row is due
+    paths.EVALUATE_METRICS.write_text(json.dumps(_evaluation(12.0, 2.0)))
     main(params)
     assert json.loads(paths.SUMMARY_METRICS.read_text())["miou"]["5pct"]["pretrained"] == {"1shot": 15.0,
                                                                                             "5shot": 18.0}
-    assert "| 100% | 45.00 | 48.00 | 40.00 | 43.00 |" in paths.SUMMARY_TABLE.read_text()
-    assert paths.FRACTION_PLOT.read_text() == "fraction,pretrained,scratch\n5,15.0,10.0\n100,45.0,40.0\n"
+    table = paths.SUMMARY_TABLE.read_text()
+    assert "| 0% (start) | 12.00 | 15.00 | 2.00 | 5.00 |" in table
+    assert "| 100% | 45.00 | 48.00 | 40.00 | 43.00 |" in table
+    assert paths.FRACTION_PLOT.read_text() == (
+        "fraction,pretrained,scratch\n0,12.0,2.0\n5,15.0,10.0\n100,45.0,40.0\n")
+
+    # Scored on other episodes than `evaluate`: no 0 % row, and no need of its scores.
+    paths.EVALUATE_METRICS.unlink()
+    other = parse_params({"finetune": {"folds": [0], "fractions": [5, 100], "score": {"episodes": 7}}})
+    main(other)
+    assert "(start)" not in paths.SUMMARY_TABLE.read_text()
 
     paths.finetune_metrics(0, 100, "scratch").unlink()
     with pytest.raises(InputError, match="fold0-100pct-scratch.json"):
         main(params)
+
+
+def test_selection_table_lists_each_runs_chosen_step() -> None:
+    from umtfss.evaluation.summary import selection_table
+
+    chose = _result(1, 20, "pretrained", 30.0, 40.0)
+    chose["selection"] = {"chosen_step": 150, "steps": 300,
+                          "base_val_miou": {"0": 48.7, "150": 52.25, "300": 51.0}}
+    rows = selection_table([chose, _result(0, 5, "scratch", 1.0, 2.0)]).splitlines()
+    assert rows[2:] == ["| 1 | 20% | pretrained | 150 of 300 | 48.70 | 52.25 |"]

@@ -15,6 +15,7 @@ from dvclive import Live
 
 from training_toys import SquareEpisodes, ToySegmenter, toy_config
 from umtfss.training.loop import train
+from umtfss.training.state import clear_states, snapshots
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -122,3 +123,30 @@ def _equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return all(
         torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
     )
+
+
+def test_snapshots_keep_the_start_every_nth_step_and_the_last_and_survive_a_kill(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    start = ToySegmenter()
+    initial = {name: tensor.clone() for name, tensor in start.state_dict().items()}
+    trained = train(start, SquareEpisodes(), toy_config(steps=12), state_dir=tmp_path / "state",
+                    snapshot_every=5)
+    kept = snapshots(tmp_path / "state")
+    assert list(kept) == [0, 5, 10, 12]
+    for step, expected in ((0, initial), (12, trained.state_dict())):
+        weights = torch.load(kept[step])
+        assert all(torch.equal(weights[name], expected[name]) for name in expected), step
+    assert not torch.equal(torch.load(kept[5])["head.weight"], torch.load(kept[10])["head.weight"])
+
+    # Killed in step 8 (after the state of step 5): the resumed run rewrites the snapshots it redoes.
+    config = json.dumps({"steps": 12, "checkpoint_every": 5, "log_every": 2})
+    for name, extra in (("whole", ()), ("resumed", ("--kill-after-fetches", "29")), ("resumed", ())):
+        _run(tmp_path, name, "toy", "--snapshot-every", "3", "--config", config, *extra)
+    whole, resumed = snapshots(tmp_path / "whole-state"), snapshots(tmp_path / "resumed-state")
+    assert list(whole) == list(resumed) == [0, 3, 6, 9, 12]
+    for step in whole:
+        a, b = torch.load(whole[step]), torch.load(resumed[step])
+        assert all(torch.equal(a[name], b[name]) for name in a), step
+
+    clear_states(tmp_path / "whole-state")
+    assert not snapshots(tmp_path / "whole-state") and not list((tmp_path / "whole-state").glob("state-*"))

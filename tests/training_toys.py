@@ -154,6 +154,7 @@ def main() -> None:
         "--model", choices=("toy", "real"), default="toy", help="real: a tiny FewShotSegmenter"
     )
     parser.add_argument("--live", help="dvclive folder (rank 0 logs there)")
+    parser.add_argument("--snapshot-every", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
 
@@ -164,7 +165,8 @@ def main() -> None:
     if args.kill_after_fetches:
         episodes = KilledAfter(episodes, args.kill_after_fetches)
     live = Live(args.live, resume=True, save_dvc_exp=False, dvcyaml=None) if args.live else None
-    train(model, episodes, toy_config(**json.loads(args.config)), state_dir=args.state_dir, live=live)
+    train(model, episodes, toy_config(**json.loads(args.config)), state_dir=args.state_dir, live=live,
+          snapshot_every=args.snapshot_every)
     torch.save(model.state_dict(), Path(args.out.format(rank=os.environ.get("RANK", 0))))
 
 

@@ -108,3 +108,12 @@ def calibration_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, s
     train = manifest[manifest["split"] == "train"]
     return _sample_specs(train, base_classes(info, fold), shots, n_episodes, seed,
                          f"fold {fold} (train, base classes)")
+
+
+def validation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, n_episodes: int,
+                        seed: int) -> list[EpisodeSpec]:
+    """Like :func:`evaluation_episodes`, on the fold's base classes of the val split: held-out images that a
+    finetuning step may be chosen on, without the held-out classes."""
+    val = manifest[manifest["split"] == "val"]
+    return _sample_specs(val, base_classes(info, fold), shots, n_episodes, seed,
+                         f"fold {fold} (val, base classes)")

@@ -4,7 +4,7 @@ what was measured, never typed.
     umtfss report <evaluate result>.json
 
 One row per fold and one for the mean over folds; per shot, each predictor's mIoU and FB-IoU as mean ± std
-over evaluation seeds (the mean row: the mean over folds of the per-fold means).
+over evaluation seeds, the value alone for one seed (the mean row: the mean over folds of the per-fold means).
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ def evaluation_table(result: dict[str, Any], metric: str = "miou") -> str:
                 for run in r["per_seed"]}
     seeds = {len(r["per_seed"]) for f in folds for s in result[f].values() for r in s.values()}
     label = {"miou": "mIoU", "fbiou": "FB-IoU"}[metric]
-    lines = [f"{label} (%), mean ± std over {'/'.join(map(str, sorted(seeds)))} evaluation seeds of "
-             f"{'/'.join(map(str, sorted(episodes)))} episodes each", "",
+    draws = "/".join(map(str, sorted(episodes)))
+    single = seeds == {1}  # a std over one seed is no interval: print the value alone
+    heading = (f"{label} (%), one evaluation seed of {draws} episodes" if single else
+               f"{label} (%), mean ± std over {'/'.join(map(str, sorted(seeds)))} evaluation seeds of {draws} "
+               "episodes each")
+    lines = [heading, "",
              "| fold | " + " | ".join(f"{shot[:-4]}-shot {name}" for shot, name in columns) + " |",
              "|---:|" + "---:|" * len(columns)]
     means: dict[tuple[str, str], list[float]] = {column: [] for column in columns}
@@ -49,7 +53,8 @@ def evaluation_table(result: dict[str, Any], metric: str = "miou") -> str:
                 cells.append("–")
                 continue
             means[shot, name].append(scores[f"{metric}_mean"])
-            cells.append(f"{scores[f'{metric}_mean']:.2f} ± {scores[f'{metric}_std']:.2f}")
+            spread = "" if single else f" ± {scores[f'{metric}_std']:.2f}"
+            cells.append(f"{scores[f'{metric}_mean']:.2f}{spread}")
         lines.append(f"| {fold.removeprefix('fold')} | " + " | ".join(cells) + " |")
     if len(folds) > 1:
         lines.append("| mean | " + " | ".join(

@@ -2,7 +2,8 @@
 
 Reads the finetune runs' scores (``evaluate_checkpoint``'s files: ``{"fold", "fraction", "init",
 "fold<f>": {"<k>shot": {"model": {"miou_mean", ...}}}}``) and writes the summary as JSON, a Markdown table
-and a wide CSV (one column per init) that a line plot draws as one line per init.
+and a wide CSV (one column per init) that a line plot draws as one line per init. The 0 % row holds the models
+the runs start from, as the `evaluate` stage scored them (:func:`starting_results`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,25 @@ from umtfss.errors import InputError
 # {fraction: {init: {shot: mIoU}}}, mIoU averaged over folds, in percent.
 Summary = dict[int, dict[str, dict[str, float]]]
 
+# Which model of the `evaluate` stage each init starts from: the 0 % row of the summary.
+STARTING_MODELS = {"pretrained": "pretrained", "scratch": "untrained"}
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """The JSON of ``path``; a missing or unreadable file is an error naming it as ``what``."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} not found (run the stage that writes it)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{what} {path} are not readable JSON: {exc}") from None
+
 
 def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     """One finetune run's scores, checked for the keys the summary needs."""
     path = Path(path)
-    try:
-        result = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"finetune scores {path} not found (run the finetune stage)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"finetune scores {path} are not readable JSON: {exc}") from None
+    result = read_json(path, "finetune scores")
     if not isinstance(result, dict) or not {"fold", "fraction", "init"} <= result.keys():
         raise InputError(f"finetune scores {path} lack 'fold', 'fraction' or 'init'")
     fold_key = f"fold{result['fold']}"
@@ -42,6 +52,25 @@ def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     ):
         raise InputError(f"finetune scores {path} lack {fold_key}.<k>shot.model.miou_mean")
     return result
+
+
+def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Sequence[str]
+                     ) -> list[dict[str, Any]]:
+    """The `evaluate` stage's scores (``{"fold<f>": {"<k>shot": {name: result}}}``) of the models finetuning
+    starts from, shaped as 0 % finetune results of each of ``folds`` for each of ``shots``."""
+    results = []
+    for fold in folds:
+        by_shot = evaluation.get(f"fold{fold}")
+        if not isinstance(by_shot, dict) or any(
+            not isinstance(by_shot.get(shot), dict) or not set(STARTING_MODELS.values()) <= by_shot[shot].keys()
+            for shot in shots
+        ):
+            raise InputError(f"the evaluation scores lack fold{fold}.<{', '.join(shots)}>.{{pretrained, "
+                             "untrained}: evaluate every finetuned fold and shot (evaluate.folds, shots)")
+        for init, name in STARTING_MODELS.items():
+            results.append({"fold": fold, "fraction": 0, "init": init,
+                            f"fold{fold}": {shot: {"model": by_shot[shot][name]} for shot in shots}})
+    return results
 
 
 def summarize(results: Iterable[dict[str, Any]]) -> Summary:
@@ -79,7 +108,24 @@ def markdown_table(summary: Summary) -> str:
     ]
     for fraction, inits in sorted(summary.items()):
         cells = [inits.get(init, {}).get(shot) for init, shot in columns]
-        lines.append(f"| {fraction}% | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+        label = f"{fraction}%" if fraction else "0% (start)"
+        lines.append(f"| {label} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def selection_table(results: Iterable[dict[str, Any]]) -> str:
+    """One row per finetune run that chose a step: fold, fraction, init, the chosen step of its steps, its
+    base-class val mIoU there and at step 0 (the start model)."""
+    lines = ["| fold | fraction | init | chosen step | base-class val mIoU at step 0 | at the chosen step |",
+             "|---:|---:|---|---:|---:|---:|"]
+    for result in sorted(results, key=lambda r: (r["fold"], r["fraction"], r["init"])):
+        selection = result.get("selection")
+        if not selection:
+            continue
+        by_step = {int(step): miou for step, miou in selection["base_val_miou"].items()}
+        chosen = selection["chosen_step"]
+        lines.append(f"| {result['fold']} | {result['fraction']}% | {result['init']} | "
+                     f"{chosen} of {selection['steps']} | {by_step[0]:.2f} | {by_step[chosen]:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,16 @@ class ScoreConfig(Config):
         return value
 
 
+class SelectConfig(Config):
+    """Which step of a finetuning run is kept: the best on base-class episodes of the val split (never the
+    fold's novel classes), scored on the starting weights and every ``every`` steps."""
+
+    every: int = Field(25, ge=1, description="steps between scored snapshots (and the last step)")
+    episodes: int = Field(100, ge=1, description="base-class val episodes each snapshot is scored on")
+    shots: int = Field(1, ge=1)
+    seed: int = 0
+
+
 class FinetuneConfig(Config):
     """Label-fraction finetuning: a DVC matrix over folds x fractions x init.
 
@@ -69,4 +79,5 @@ class FinetuneConfig(Config):
     inits: list[Literal["pretrained", "scratch"]] = Field(default_factory=lambda: ["pretrained", "scratch"])
     epochs: int | None = Field(None, ge=1, description="passes over the fraction's images; null = train.steps")
     train: TrainConfig = TrainConfig(steps=1000, sgd=SGDConfig(lr=1e-4), adamw=AdamWConfig(lr=1e-4))
+    select: SelectConfig = SelectConfig()
     score: ScoreConfig = ScoreConfig()

@@ -33,7 +33,7 @@ from umtfss.training.losses import IGNORE_INDEX, LossKind, segmentation_loss
 from umtfss.training.optim import Optimizers, build_optimizers
 from umtfss.training.run import TrainingRun, due
 from umtfss.training.sampler import EpisodeOrder
-from umtfss.training.state import fingerprint, seed_everything
+from umtfss.training.state import fingerprint, save_snapshot, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def train(
     state_dir: str | os.PathLike[str],
     live: Live | None = None,
     identity: Mapping[str, Any] | None = None,
+    snapshot_every: int | None = None,
 ) -> nn.Module:
     """Train ``model`` for ``cfg.steps`` steps on batches of ``episodes``; return it (unwrapped).
 
@@ -56,6 +57,8 @@ def train(
     this run: same ``cfg``, world size and ``identity`` (JSON-able: whatever else defines the run, such as the
     model config and hashes of the inputs and initial weights); otherwise the folder is cleared first.
     ``live``: dvclive logger for loss, foreground IoU and learning rates every ``cfg.log_every`` steps.
+    ``snapshot_every``: also keep the weights before the first step and after every ``snapshot_every``-th and
+    the last (:func:`umtfss.training.state.snapshots`), to choose a step from afterwards.
     """
     device = resolve_device(cfg.device, distributed.current().local_rank)
     with distributed.session(device) as process:
@@ -73,6 +76,8 @@ def train(
             # Ranks differ in dropout and agree on weights (DDP syncs them).
             seed_everything(cfg.seed + process.rank)
             start, window = 0, torch.zeros(_WINDOW_SIZE, dtype=torch.float64)
+            if snapshot_every and process.is_main:
+                save_snapshot(state_dir, 0, model)
         else:
             start, window = resumed
 
@@ -93,6 +98,9 @@ def train(
                     seconds_per_step = (time.perf_counter() - tick) / window[1].item()
                     _report(run, step, cfg.steps, window, optimizers, seconds_per_step)
                     window, tick = torch.zeros_like(window), time.perf_counter()
+                # Before the state: a kill between the two redoes the step and rewrites the same snapshot.
+                if snapshot_every and due(step, snapshot_every, cfg.steps) and process.is_main:
+                    save_snapshot(state_dir, step, model)
                 if due(step, cfg.checkpoint_every, cfg.steps):
                     run.save(step, window)
         distributed.barrier()  # no process leaves before the last state is written

@@ -4,6 +4,10 @@ A state file ``<state_dir>/state-<step>.pt`` holds the model's weights, both opt
 random generators of every process (python, numpy, torch, CUDA), the step and the run's fingerprint. States
 are written atomically; the newest and one previous are kept. A state of another run (a different
 fingerprint: other params or inputs) is never resumed: the folder is cleared and training starts over.
+
+A run may also keep weight snapshots ``<state_dir>/weights-<step>.pt`` (the model's ``state_dict`` alone), all
+of them, for choosing a step after training (:mod:`umtfss.evaluation.selection`); they are cleared with the
+states.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from umtfss.io import atomic_output, remove_stale_partials
 log = logging.getLogger(__name__)
 
 _STATE_NAME = re.compile(r"state-(\d+)\.pt")
+_SNAPSHOT_NAME = re.compile(r"weights-(\d+)\.pt")
 KEEP = 2  # the newest state, and one previous in case the newest cannot be read
 
 
@@ -106,18 +111,35 @@ def load_state(state_dir: str | os.PathLike[str], run: str) -> dict[str, Any] | 
     return None
 
 
+def save_snapshot(state_dir: str | os.PathLike[str], step: int, model: torch.nn.Module) -> Path:
+    """Write the weights of ``model`` after ``step`` atomically (step 0: before training)."""
+    path = Path(state_dir) / f"weights-{step:09d}.pt"
+    with atomic_output(path) as tmp:
+        torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, tmp)
+    return path
+
+
+def snapshots(state_dir: str | os.PathLike[str]) -> dict[int, Path]:
+    """The weight snapshots in ``state_dir`` by step, ascending."""
+    return dict(sorted(_numbered(Path(state_dir), _SNAPSHOT_NAME)))
+
+
 def clear_states(state_dir: str | os.PathLike[str]) -> None:
-    """Remove every state (and leftovers of killed writes) from ``state_dir``."""
+    """Remove every state and snapshot (and leftovers of killed writes) from ``state_dir``."""
     state_dir = Path(state_dir)
     if state_dir.is_dir():
         remove_stale_partials(state_dir)
-        for path in _state_files(state_dir):
+        for path in [*_state_files(state_dir), *snapshots(state_dir).values()]:
             path.unlink(missing_ok=True)
 
 
 def _state_files(state_dir: Path) -> list[Path]:
     """State files, newest (highest step) first."""
-    if not state_dir.is_dir():
+    return [p for _, p in sorted(_numbered(state_dir, _STATE_NAME), reverse=True)]
+
+
+def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
+    """(step, path) of the files of ``folder`` whose name matches ``pattern`` (its group 1: the step)."""
+    if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in state_dir.iterdir() if (m := _STATE_NAME.fullmatch(p.name))]
-    return [p for _, p in sorted(found, reverse=True)]
+    return [(int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
