@@ -47,7 +47,8 @@ def main(readme: Annotated[Path, typer.Option(help="the Markdown file to rewrite
     text = readme.read_text()
     for name, (source, render) in BLOCKS.items():
         if not source.exists():
-            raise typer.BadParameter(f"{source} not found: run `dvc repro` first", param_hint="metrics")
+            typer.echo(f"error: {source} not found: run `dvc repro` first", err=True)
+            raise typer.Exit(2)
         text = replace_block(text, name, render())
     with atomic_output(readme) as tmp:
         tmp.write_text(text)

@@ -4,7 +4,8 @@ Reads ``metrics/finetune/<name>.json`` of every run of ``params.finetune`` (a mi
 silently thinner table) and ``metrics/evaluate.json`` for the 0 % row (the pretrained and the untrained model),
 and writes ``metrics/summary.json``, ``metrics/summary.md`` (the table, then each run's chosen step) and the
 1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out when ``finetune.score`` draws other
-episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be scored on those of the other rows.
+episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be scored on those of the other rows;
+its scratch cell too when ``pretrain.seed`` (the untrained model's) is not ``finetune.train.seed``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def main(params: Params) -> None:
     scored = params.evaluate.model_copy(update=cfg.score.model_dump(exclude_none=True))
     if (scored.episodes, scored.seeds) == (params.evaluate.episodes, params.evaluate.seeds):
         evaluation = read_json(paths.EVALUATE_METRICS, "evaluation scores")
-        results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots])
+        # `evaluate`'s untrained model is the scratch start only when both are drawn from the same seed.
+        inits = [init for init in cfg.inits
+                 if init == "pretrained" or params.pretrain.seed == cfg.train.seed]
+        results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots], inits)
     chosen_steps = selection_table(results)
     summary = summarize(results)
     outputs = {

@@ -108,9 +108,23 @@ def test_summarize_stage_writes_its_three_outputs_and_refuses_a_missing_run(
     main(other)
     assert "(start)" not in paths.SUMMARY_TABLE.read_text()
 
+    # The untrained model of `evaluate` (pretrain.seed) is not the scratch start (finetune.train.seed): no
+    # scratch cell in the 0 % row; only the finetuned inits get one.
+    paths.EVALUATE_METRICS.write_text(json.dumps(_evaluation(12.0, 2.0)))
+    reseeded = parse_params({"pretrain": {"seed": 3}, "finetune": {"folds": [0], "fractions": [5, 100]}})
+    main(reseeded)
+    assert "| 0% (start) | 12.00 | 15.00 | – | – |" in paths.SUMMARY_TABLE.read_text()
+
     paths.finetune_metrics(0, 100, "scratch").unlink()
     with pytest.raises(InputError, match="fold0-100pct-scratch.json"):
         main(params)
+    paths.finetune_metrics(0, 5, "scratch").unlink()
+    pretrained_only = parse_params({"finetune": {"folds": [0], "fractions": [5, 100], "inits": ["pretrained"]}})
+    main(pretrained_only)
+    assert paths.FRACTION_PLOT.read_text() == "fraction,pretrained\n0,12.0\n5,15.0\n100,45.0\n"
+    paths.EVALUATE_METRICS.write_text(json.dumps({"fold1": _evaluation(12.0, 2.0)["fold0"]}))
+    with pytest.raises(InputError, match="lack fold0"):
+        main(pretrained_only)
 
 
 def test_selection_table_lists_each_runs_chosen_step() -> None:

@@ -138,6 +138,11 @@ def test_snapshots_keep_the_start_every_nth_step_and_the_last_and_survive_a_kill
         assert all(torch.equal(weights[name], expected[name]) for name in expected), step
     assert not torch.equal(torch.load(kept[5])["head.weight"], torch.load(kept[10])["head.weight"])
 
+    # Another cadence is another run: not resumed from the finished state, so no stale snapshot is kept.
+    torch.manual_seed(0)
+    train(ToySegmenter(), SquareEpisodes(), toy_config(steps=12), state_dir=tmp_path / "state", snapshot_every=4)
+    assert list(snapshots(tmp_path / "state")) == [0, 4, 8, 12]
+
     # Killed in step 8 (after the state of step 5): the resumed run rewrites the snapshots it redoes.
     config = json.dumps({"steps": 12, "checkpoint_every": 5, "log_every": 2})
     for name, extra in (("whole", ()), ("resumed", ("--kill-after-fetches", "29")), ("resumed", ())):

@@ -112,8 +112,10 @@ def calibration_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, s
 
 def validation_episodes(manifest: pd.DataFrame, info: DatasetInfo, fold: int, shots: int, n_episodes: int,
                         seed: int) -> list[EpisodeSpec]:
-    """Like :func:`evaluation_episodes`, on the fold's base classes of the val split: held-out images that a
-    finetuning step may be chosen on, without the held-out classes."""
+    """Like :func:`evaluation_episodes`, on the fold's base classes of the val split: images no training
+    stage reads, where a finetuning step may be chosen without the held-out classes. They are the images
+    the test queries come from (labelled with base classes only here), as the val split is the only
+    labelled split not trained on at 100 %."""
     val = manifest[manifest["split"] == "val"]
     return _sample_specs(val, base_classes(info, fold), shots, n_episodes, seed,
                          f"fold {fold} (val, base classes)")

@@ -54,10 +54,10 @@ def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     return result
 
 
-def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Sequence[str]
-                     ) -> list[dict[str, Any]]:
-    """The `evaluate` stage's scores (``{"fold<f>": {"<k>shot": {name: result}}}``) of the models finetuning
-    starts from, shaped as 0 % finetune results of each of ``folds`` for each of ``shots``."""
+def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Sequence[str],
+                     inits: Sequence[str]) -> list[dict[str, Any]]:
+    """The `evaluate` stage's scores (``{"fold<f>": {"<k>shot": {name: result}}}``) of the models the
+    ``inits`` start from, shaped as 0 % finetune results of each of ``folds`` for each of ``shots``."""
     results = []
     for fold in folds:
         by_shot = evaluation.get(f"fold{fold}")
@@ -67,7 +67,8 @@ def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Se
         ):
             raise InputError(f"the evaluation scores lack fold{fold}.<{', '.join(shots)}>.{{pretrained, "
                              "untrained}: evaluate every finetuned fold and shot (evaluate.folds, shots)")
-        for init, name in STARTING_MODELS.items():
+        for init in inits:
+            name = STARTING_MODELS[init]
             results.append({"fold": fold, "fraction": 0, "init": init,
                             f"fold{fold}": {shot: {"model": by_shot[shot][name]} for shot in shots}})
     return results

@@ -69,6 +69,8 @@ def train(
         model.to(device)
         optimizers = build_optimizers(model, cfg)
         defined_by = {"train": cfg.model_dump(mode="json"), "world_size": process.world_size}
+        if snapshot_every:  # another cadence keeps other snapshots: not a run to resume
+            defined_by["snapshot_every"] = snapshot_every
         run = TrainingRun(state_dir, fingerprint({**defined_by, **(identity or {})}),
                           {"model": model, "optimizers": optimizers}, live=live, process=process)
         resumed = run.resume()
