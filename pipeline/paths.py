@@ -55,16 +55,16 @@ def fraction_list(percent: int) -> Path:
     return FRACTIONS / f"train_{percent}.txt"
 
 
-def finetune_name(fold: int, fraction: int, init: str) -> str:
-    return f"fold{fold}-{fraction}pct-{init}"
+def finetune_name(fold: int, fraction: int, init: str, seed: int) -> str:
+    return f"fold{fold}-{fraction}pct-{init}-seed{seed}"
 
 
-def finetuned_model(fold: int, fraction: int, init: str) -> Path:
-    return FINETUNE_MODELS / f"{finetune_name(fold, fraction, init)}.pt"
+def finetuned_model(fold: int, fraction: int, init: str, seed: int) -> Path:
+    return FINETUNE_MODELS / f"{finetune_name(fold, fraction, init, seed)}.pt"
 
 
-def finetune_metrics(fold: int, fraction: int, init: str) -> Path:
-    return FINETUNE_METRICS / f"{finetune_name(fold, fraction, init)}.json"
+def finetune_metrics(fold: int, fraction: int, init: str, seed: int) -> Path:
+    return FINETUNE_METRICS / f"{finetune_name(fold, fraction, init, seed)}.json"
 
 
 # The stage list, in DAG order: one entry per stage of dvc.yaml (`python -m pipeline.deps --check` fails on a

@@ -1,6 +1,7 @@
 """finetune: train on a labeled fraction of one fold's base classes, then score on the fold's novel classes.
 
-``python -m stages.finetune --fold F --fraction P --init pretrained|scratch`` (one item of dvc.yaml's matrix):
+``python -m stages.finetune --fold F --fraction P --init pretrained|scratch --seed S`` (one item of dvc.yaml's
+matrix; S seeds the episode order, dropout and a scratch init):
 starts from ``models/pretrain.pt`` or from a fresh model, trains on labeled episodes of the base classes drawn
 from the images of ``data/fractions/train_<P>.txt``, keeps the step (the start included) with the best mIoU on
 base-class val episodes (``finetune.select``), writes it to ``models/finetune/<name>.pt`` and its episodic
@@ -36,9 +37,9 @@ from umtfss.training.state import clear_states, seed_everything, snapshots
 Init = Literal["pretrained", "scratch"]
 
 
-def main(params: Params, fold: int, fraction: int, init: Init) -> None:
-    name = paths.finetune_name(fold, fraction, init)
-    cfg = params.finetune.train
+def main(params: Params, fold: int, fraction: int, init: Init, seed: int) -> None:
+    name = paths.finetune_name(fold, fraction, init, seed)
+    cfg = params.finetune.train.model_copy(update={"seed": seed})
     manifest, info = read_manifest(paths.MANIFEST)
     image_ids = read_fraction(paths.FRACTIONS, fraction)
     episodes = LabeledEpisodes(
@@ -63,7 +64,7 @@ def main(params: Params, fold: int, fraction: int, init: Init) -> None:
     else:
         seed_everything(cfg.seed)  # the model's random init
         model = FewShotSegmenter(params.model)
-    run_keys = {"fold": fold, "fraction": fraction, "init": init}
+    run_keys = {"fold": fold, "fraction": fraction, "init": init, "seed": seed}
     state_dir = paths.FINETUNE_CHECKPOINTS / name
     select = params.finetune.select
     train(model, episodes, cfg, state_dir=state_dir, identity=run_identity(params, inputs, **run_keys),
@@ -75,14 +76,14 @@ def main(params: Params, fold: int, fraction: int, init: Init) -> None:
     chosen, base_val_miou = select_snapshot(model, snapshots(state_dir), manifest, info, fold, select, score,
                                             device=resolve_device(score.device))
     selection = {"chosen_step": chosen, "steps": cfg.steps, "base_val_miou": base_val_miou}
-    checkpoint = paths.finetuned_model(fold, fraction, init)
+    checkpoint = paths.finetuned_model(fold, fraction, init, seed)
     save_trained(checkpoint, model, params, stage="finetune", steps=chosen, selection=selection, **run_keys)
     evaluate_checkpoint(
         checkpoint,
         params.model,
         score,
         folds=[fold],
-        out=paths.finetune_metrics(fold, fraction, init),
+        out=paths.finetune_metrics(fold, fraction, init, seed),
         manifest_path=paths.MANIFEST,
     )
     clear_states(state_dir)  # model and scores are written: the states served their purpose
@@ -92,9 +93,10 @@ def cli(
     fold: Annotated[int, typer.Option(min=0, max=3, help="held-out fold")],
     fraction: Annotated[int, typer.Option(help="labeled fraction, percent (a prepare.fractions.percents)")],
     init: Annotated[Init, typer.Option(help="start from the pretrained model or from a fresh one")],
+    seed: Annotated[int, typer.Option(min=0, help="training seed (a finetune.seeds entry)")],
     params: ParamsOption = DEFAULT_PARAMS,
 ) -> None:
-    run_stage(lambda loaded: main(loaded, fold, fraction, init), params)
+    run_stage(lambda loaded: main(loaded, fold, fraction, init, seed), params)
 
 
 cli.__doc__ = __doc__

@@ -1,11 +1,13 @@
-"""summarize: mIoU per labeled fraction x init x shot, averaged over folds, from the finetune runs' scores.
+"""summarize: mIoU per labeled fraction x init x shot (mean over folds, then mean ± std over training seeds),
+from the finetune runs' scores.
 
 Reads ``metrics/finetune/<name>.json`` of every run of ``params.finetune`` (a missing one is an error, not a
 silently thinner table) and ``metrics/evaluate.json`` for the 0 % row (the pretrained and the untrained model),
 and writes ``metrics/summary.json``, ``metrics/summary.md`` (the table, then each run's chosen step) and the
-1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out when ``finetune.score`` draws other
-episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be scored on those of the other rows;
-its scratch cell too when ``pretrain.seed`` (the untrained model's) is not ``finetune.train.seed``.
+1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out
+when ``finetune.score`` draws other episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be
+scored on those of the other rows;
+its scratch cell too when ``pretrain.seed`` (the untrained model's) is not one of ``finetune.seeds``.
 """
 
 from __future__ import annotations
@@ -31,22 +33,22 @@ from umtfss.io import atomic_output
 def main(params: Params) -> None:
     cfg = params.finetune
     results = [
-        read_result(paths.finetune_metrics(fold, fraction, init))
+        read_result(paths.finetune_metrics(fold, fraction, init, seed))
         for fold in cfg.folds
         for fraction in cfg.fractions
         for init in cfg.inits
+        for seed in cfg.seeds
     ]
     scored = params.evaluate.model_copy(update=cfg.score.model_dump(exclude_none=True))
     if (scored.episodes, scored.seeds) == (params.evaluate.episodes, params.evaluate.seeds):
         evaluation = read_json(paths.EVALUATE_METRICS, "evaluation scores")
-        # `evaluate`'s untrained model is the scratch start only when both are drawn from the same seed.
-        inits = [init for init in cfg.inits
-                 if init == "pretrained" or params.pretrain.seed == cfg.train.seed]
+        # `evaluate`'s untrained model (drawn from pretrain.seed) is the start of the scratch run of that seed.
+        inits = [init for init in cfg.inits if init == "pretrained" or params.pretrain.seed in cfg.seeds]
         results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots], inits)
     chosen_steps = selection_table(results)
     summary = summarize(results)
     outputs = {
-        paths.SUMMARY_METRICS: json.dumps(summary_json(summary, cfg.folds), indent=2) + "\n",
+        paths.SUMMARY_METRICS: json.dumps(summary_json(summary, cfg.folds, cfg.seeds), indent=2) + "\n",
         paths.SUMMARY_TABLE: markdown_table(summary) + "\n" + chosen_steps,
         paths.FRACTION_PLOT: fraction_csv(summary),
     }

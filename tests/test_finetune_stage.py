@@ -48,7 +48,7 @@ def _copy(prepared: Path, root: Path, update: dict) -> Project:
 
 
 def _finetune(project: Project, init: str, check: bool = True) -> subprocess.CompletedProcess:
-    command = ["-m", "stages.finetune", "--fold", "0", "--fraction", "20", "--init", init]
+    command = ["-m", "stages.finetune", "--fold", "0", "--fraction", "20", "--init", init, "--seed", "0"]
     return project.run(sys.executable, *command, check=check)
 
 
@@ -58,9 +58,9 @@ def test_finetune_writes_its_model_and_novel_class_scores(prepared: Path, tmp_pa
     _finetune(project, init)
 
     params = parse_params(project.params())
-    model, meta = load_model(project.root / f"models/finetune/fold0-20pct-{init}.pt", expected=params.model)
-    scores = json.loads((project.root / f"metrics/finetune/fold0-20pct-{init}.json").read_text())
-    assert (scores["fold"], scores["fraction"], scores["init"]) == (0, 20, init)
+    model, meta = load_model(project.root / f"models/finetune/fold0-20pct-{init}-seed0.pt", expected=params.model)
+    scores = json.loads((project.root / f"metrics/finetune/fold0-20pct-{init}-seed0.json").read_text())
+    assert (scores["fold"], scores["fraction"], scores["init"], scores["seed"]) == (0, 20, init, 0)
     # The start and steps 2 and 3 scored on base-class val episodes; the best (earliest on a tie) kept.
     selection = scores["selection"]
     by_step = {int(step): miou for step, miou in selection["base_val_miou"].items()}
@@ -88,9 +88,9 @@ def test_epochs_set_the_steps_from_the_fraction_size_and_score_overrides_apply(
     project = _copy(prepared, tmp_path / "p", {"finetune": update})
     _finetune(project, "scratch")
     images = len((prepared / "data/fractions/train_20.txt").read_text().split())
-    _, meta = load_model(project.root / "models/finetune/fold0-20pct-scratch.pt")
+    _, meta = load_model(project.root / "models/finetune/fold0-20pct-scratch-seed0.pt")
     assert meta["selection"]["steps"] == 2 * -(-images // 4)
-    scores = json.loads((project.root / "metrics/finetune/fold0-20pct-scratch.json").read_text())
+    scores = json.loads((project.root / "metrics/finetune/fold0-20pct-scratch-seed0.json").read_text())
     assert scores["fold0"]["1shot"]["model"]["per_seed"][0]["episodes"] == 3
 
 
@@ -128,3 +128,17 @@ def test_selection_keeps_the_snapshot_best_on_base_class_val_episodes(prepared: 
     with pytest.raises(ValueError, match="no snapshots"):
         select_snapshot(model, {}, manifest, info, 0, params.finetune.select, params.evaluate,
                         device=torch.device("cpu"))
+
+
+def test_each_training_seed_is_its_own_run(prepared: Path, tmp_path: Path) -> None:
+    project = _copy(prepared, tmp_path / "p", {"finetune": {"seeds": [0, 1]}})
+    for seed in ("0", "1"):
+        project.run(sys.executable, "-m", "stages.finetune", "--fold", "0", "--fraction", "20", "--init",
+                    "scratch", "--seed", seed)
+    first, _ = load_model(project.root / "models/finetune/fold0-20pct-scratch-seed0.pt")
+    second, meta = load_model(project.root / "models/finetune/fold0-20pct-scratch-seed1.pt")
+    assert meta["seed"] == 1
+    scores = json.loads((project.root / "metrics/finetune/fold0-20pct-scratch-seed1.json").read_text())
+    assert scores["seed"] == 1
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(),
+                                                      strict=True))

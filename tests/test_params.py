@@ -73,3 +73,9 @@ def test_a_param_that_nothing_reads_is_not_accepted() -> None:
     # episodes.seed once was one: changing it reran the stage for nothing (region and candidate building is
     # deterministic).
     assert "episodes.seed: unknown key" in error_of({"episodes": {"seed": 1}})
+
+
+def test_finetune_runs_take_their_seeds_from_finetune_seeds() -> None:
+    message = error_of({"finetune": {"train": {"seed": 1}}})
+    assert "finetune" in message and "train.seed is not read" in message and "finetune.seeds" in message
+    assert "distinct" in error_of({"finetune": {"seeds": [0, 0]}})

@@ -59,5 +59,5 @@ def test_ccp_params_set_runs_the_whole_dag(make_project, tmp_path: Path) -> None
     evaluate = json.loads((project.root / "metrics/evaluate.json").read_text())
     for predictor in ("pretrained", "untrained", "baseline"):
         assert 0 <= evaluate["fold0"]["1shot"][predictor]["miou_mean"] <= 100
-    assert (project.root / "metrics/finetune/fold0-100pct-pretrained.json").is_file()
+    assert (project.root / "metrics/finetune/fold0-100pct-pretrained-seed0.json").is_file()
     assert "Running stage" not in project.dvc("repro").stdout

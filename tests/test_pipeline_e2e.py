@@ -14,7 +14,7 @@ from tests.conftest import Project, create_project
 
 pytestmark = pytest.mark.slow
 
-FINETUNE_ITEMS = [f"fold0-{p}pct-{init}" for p in (20, 100) for init in ("pretrained", "scratch")]
+FINETUNE_ITEMS = [f"fold0-{p}pct-{init}-seed0" for p in (20, 100) for init in ("pretrained", "scratch")]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_param_change_reruns_exactly_the_affected_stages(built: Project, tmp_pat
     shutil.copytree(built.root, project.root, symlinks=True)
     project.set_params({"cluster": {"n_clusters": built.params()["cluster"]["n_clusters"] + 1}})
     result = project.dvc("repro")
-    finetunes = [f"finetune@0-{p}-{init}" for p in (20, 100) for init in ("pretrained", "scratch")]
+    finetunes = [f"finetune@0-{p}-{init}-0" for p in (20, 100) for init in ("pretrained", "scratch")]
     # `summarize` is not listed: it reruns only if a finetuned score moved, which a tiny run need not do.
     reran = ["cluster", "assign", "episodes", "pretrain", "evaluate", *finetunes]
     for stage in reran:

@@ -54,6 +54,33 @@ def test_the_generated_blocks_are_rewritten_from_the_metrics_and_nothing_else_ch
     assert (tmp_path / "README.md").read_text() == text
 
 
+def test_an_experiments_files_fill_the_blocks_of_its_suffix(tmp_path: Path) -> None:
+    (tmp_path / "exp").mkdir()
+    scores = {"pretrained": _scores(40.0), "untrained": _scores(5.0), "baseline": _scores(30.0)}
+    (tmp_path / "exp/evaluate.json").write_text(json.dumps({"fold2": {"1shot": scores}}))
+    (tmp_path / "exp/summary.md").write_text("| 5% | 41.00 |\n")
+    kept = "<!-- generated: summary -->\nkept\n<!-- /generated: summary -->\n"
+    empty = "".join(f"<!-- generated: {name}-folds -->\n<!-- /generated: {name}-folds -->\n"
+                    for name in ("evaluate", "summary"))
+    (tmp_path / "README.md").write_text(kept + empty)
+    done = subprocess.run([sys.executable, "-m", "pipeline.results", "--evaluate", "exp/evaluate.json",
+                           "--summary", "exp/summary.md", "--suffix", "-folds"], cwd=tmp_path, text=True,
+                          capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith(kept) and "| 2 | 40.00 | 5.00 | 30.00 |" in text
+    assert "<!-- generated: summary-folds -->\n| 5% | 41.00 |\n<!-- /generated: summary-folds -->" in text
+
+    (tmp_path / "exp/summary.md").write_text("| 5% | 42.00 |\n")
+    (tmp_path / "exp/evaluate.json").unlink()  # not needed: only the summary block is asked for
+    done = subprocess.run([sys.executable, "-m", "pipeline.results", "--summary", "exp/summary.md", "--suffix",
+                           "-folds", "--blocks", "summary"], cwd=tmp_path, text=True, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    again = (tmp_path / "README.md").read_text()
+    assert again == text.replace("| 5% | 41.00 |", "| 5% | 42.00 |")
+
+
 def test_a_missing_block_is_an_error() -> None:
     with pytest.raises(InputError, match="generated: summary"):
         replace_block("no markers here\n", "summary", "table")

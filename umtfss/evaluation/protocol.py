@@ -207,13 +207,13 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Score a checkpoint file on ``folds`` and write ``out`` (JSON, atomically); returns what was written.
 
-    Written shape (one finetune run): ``{"fraction", "init", "fold", "selection", "fold<f>": {"<k>shot":
-    {"model": result}}}``, the first four copied from the checkpoint's meta (null when absent).
+    Written shape (one finetune run): ``{"fraction", "init", "fold", "seed", "selection", "fold<f>":
+    {"<k>shot": {"model": result}}}``, the first five copied from the checkpoint's meta (null when absent).
     """
     model, meta = load_model(checkpoint, expected=model_cfg)
     manifest, info = read_manifest(manifest_path)
     device = resolve_device(cfg.device)
-    result = {key: meta.get(key) for key in ("fold", "fraction", "init", "selection")}
+    result = {key: meta.get(key) for key in ("fold", "fraction", "init", "seed", "selection")}
     result.update(evaluate_model(model, manifest, info, cfg, device=device, folds=folds))
     write_json(out, result)
     return result

@@ -3,8 +3,8 @@
 The fold's novel classes are the test; choosing a step (early stopping) on them would be model selection on
 the test set. The base classes of images no training stage reads (the val split's, whose images the test
 queries also come from: no other labelled split is left untrained at 100 %) say whether finetuning still
-helps, so each snapshot of a run (:func:`umtfss.training.state.snapshots`; step 0 is the starting model) is scored on the same seeded
-base-class val episodes and the best is kept, the earlier on a tie.
+helps, so each snapshot of a run (:func:`umtfss.training.state.snapshots`; step 0 is the starting model) is
+scored on the same seeded base-class val episodes and the best is kept, the earlier on a tie.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from umtfss.config import Config
 from umtfss.episodes.config import AugmentConfig
@@ -68,7 +68,10 @@ class SelectConfig(Config):
 
 
 class FinetuneConfig(Config):
-    """Label-fraction finetuning: a DVC matrix over folds x fractions x init.
+    """Label-fraction finetuning: a DVC matrix over folds x fractions x inits x training seeds.
+
+    Each run trains with its matrix seed (episode order, dropout, the scratch init); ``train.seed`` is
+    therefore not a finetune setting, and setting it is an error.
 
     Paper presets (set them in params.yaml): PASCAL-5i epochs 100, batch_size 4, lr 1e-4;
     COCO-20i epochs 50, batch_size 16, lr 2.5e-3.
@@ -77,7 +80,22 @@ class FinetuneConfig(Config):
     folds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3])
     fractions: list[int] = Field(default_factory=lambda: [5, 10, 20, 100])
     inits: list[Literal["pretrained", "scratch"]] = Field(default_factory=lambda: ["pretrained", "scratch"])
+    seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds: one run each")
     epochs: int | None = Field(None, ge=1, description="passes over the fraction's images; null = train.steps")
     train: TrainConfig = TrainConfig(steps=1000, sgd=SGDConfig(lr=1e-4), adamw=AdamWConfig(lr=1e-4))
     select: SelectConfig = SelectConfig()
     score: ScoreConfig = ScoreConfig()
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: list[int]) -> list[int]:
+        if not value or min(value) < 0 or len(set(value)) != len(value):
+            raise ValueError(f"must be a non-empty list of distinct non-negative integers, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_train_seed(self) -> FinetuneConfig:
+        if "seed" in self.train.model_fields_set:
+            raise ValueError("train.seed is not read: each finetune run trains with its seed of "
+                             "finetune.seeds")
+        return self
