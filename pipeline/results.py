@@ -12,7 +12,6 @@ results of an experiment (other folds, seeds), point ``--evaluate`` / ``--summar
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated
@@ -21,13 +20,8 @@ import typer
 
 from pipeline import paths
 from umtfss.errors import InputError
-from umtfss.evaluation.report import evaluation_table
+from umtfss.evaluation.report import evaluation_tables
 from umtfss.io import atomic_output
-
-
-def evaluate_block(evaluate_json: Path) -> str:
-    result = json.loads(evaluate_json.read_text())
-    return evaluation_table(result, "miou") + "\n" + evaluation_table(result, "fbiou")
 
 
 def replace_block(text: str, name: str, content: str) -> str:
@@ -47,7 +41,7 @@ def main(
     blocks: Annotated[str, typer.Option(help="which blocks, comma-separated")] = "evaluate,summary",
 ) -> None:
     """Rewrite the generated blocks of ``readme`` from the metrics files."""
-    renderers = {"evaluate": (evaluate, evaluate_block), "summary": (summary, Path.read_text)}
+    renderers = {"evaluate": (evaluate, evaluation_tables), "summary": (summary, Path.read_text)}
     wanted = [name.strip() for name in blocks.split(",") if name.strip()]
     if not wanted or set(wanted) - renderers.keys():
         typer.echo(f"error: --blocks takes a comma-separated subset of {', '.join(renderers)}", err=True)

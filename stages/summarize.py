@@ -6,8 +6,8 @@ silently thinner table) and ``metrics/evaluate.json`` for the 0 % row (the pretr
 and writes ``metrics/summary.json``, ``metrics/summary.md`` (the table, then each run's chosen step) and the
 1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out
 when ``finetune.score`` draws other episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be
-scored on those of the other rows;
-its scratch cell too when ``pretrain.seed`` (the untrained model's) is not one of ``finetune.seeds``.
+scored on those of the other rows; its scratch cell too when ``pretrain.seed`` (the untrained model's) is not
+one of ``finetune.seeds``.
 """
 
 from __future__ import annotations

@@ -70,9 +70,9 @@ def report(
     evaluate_json: Annotated[Path, typer.Argument(help="an `evaluate` stage result (its metrics JSON)")],
 ) -> None:
     """Print the mIoU and FB-IoU tables (markdown) of an evaluate result."""
-    from umtfss.evaluation.report import print_tables
+    from umtfss.evaluation.report import evaluation_tables
 
-    print_tables(evaluate_json)
+    print(evaluation_tables(evaluate_json))
 
 
 if __name__ == "__main__":

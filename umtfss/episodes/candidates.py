@@ -3,13 +3,13 @@
 The paper draws supports only from the ``top_fraction`` (50%) of same-cluster regions whose masked-average
 feature is most cosine-similar to the query's, which keeps a pseudo class's episodes visually coherent.
 
-Memory stays flat in the number of images: the region table is read one row group at a time and spilled to
-one file per cluster, then each cluster is processed alone, in blocks of query rows whose similarity matrix holds at
-most ``block_entries`` values (never an all-pairs matrix beyond one block), and its candidates are appended to
-the output file. Time per region stays flat too:
-a query is ranked against at most ``comparison_pool`` members of its cluster, a seeded random sample of
-them when the cluster is larger, so the cost of a cluster grows linearly with its size rather than
-quadratically. Below that size (every cluster of the embedded benchmark) the ranking is exact.
+Memory stays flat in the number of images: the region table is read one row group at a time and spilled to one
+file per cluster, then each cluster is processed alone, in blocks of query rows whose similarity matrix holds
+at most ``block_entries`` values (never an all-pairs matrix beyond one block), and its candidates are appended
+to the output file. Time per region stays flat too: a query is ranked against at most ``comparison_pool``
+members of its cluster, a seeded random sample of them when the cluster is larger, so the cost of a cluster
+grows linearly with its size rather than quadratically. Below that size (every cluster of the embedded
+benchmark) the ranking is exact.
 """
 
 from __future__ import annotations

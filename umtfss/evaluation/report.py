@@ -62,7 +62,7 @@ def evaluation_table(result: dict[str, Any], metric: str = "miou") -> str:
     return "\n".join(lines) + "\n"
 
 
-def print_tables(evaluate_json: Path) -> None:
-    """Print the mIoU and FB-IoU tables of the evaluate result in ``evaluate_json``."""
+def evaluation_tables(evaluate_json: Path) -> str:
+    """The mIoU and FB-IoU tables of the evaluate result in ``evaluate_json``."""
     result = json.loads(evaluate_json.read_text())
-    print(evaluation_table(result, "miou") + "\n" + evaluation_table(result, "fbiou"))
+    return evaluation_table(result, "miou") + "\n" + evaluation_table(result, "fbiou")

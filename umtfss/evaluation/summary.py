@@ -15,15 +15,13 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from umtfss.errors import InputError
-
 
 
 @dataclass(frozen=True)
