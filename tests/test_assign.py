@@ -16,7 +16,7 @@ from umtfss.clustering.assign import assign_labels, check_aligned, write_aligned
 from umtfss.clustering.config import FelzenszwalbConfig
 from umtfss.clustering.quality import cluster_quality, scores
 from umtfss.errors import InputError
-from umtfss.features.store import create_image_array
+from umtfss.features.store import create_image_array, images_per_chunk
 
 
 def write_features(path: Path, feats: np.ndarray, valid: np.ndarray, *, per_shard: int, stride: int = 8) -> None:
@@ -66,20 +66,32 @@ def test_assign_matches_numpy_on_partial_last_shard(store, tmp_path: Path) -> No
     assert len([f for f in (tmp_path / "labels.zarr" / "labels" / "c").rglob("*") if f.is_file()]) == 3
 
 
-def test_small_label_shards_are_one_chunk_and_large_ones_one_per_image(store, tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_chunks_hold_as_many_whole_images_as_fit_and_read_back_alike(store, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path, feats, valid, centroids = store
-    assign_labels(path, centroids, tmp_path / "whole.zarr")
-    whole = zarr.open_group(str(tmp_path / "whole.zarr"), mode="r")["labels"]
-    assert whole.chunks == (4, 5, 5)  # 4 x 5 x 5 int16 = 200 bytes a shard: one chunk
-    monkeypatch.setattr("umtfss.clustering.assign.SHARD_CHUNK_BYTES", 100)
-    assign_labels(path, centroids, tmp_path / "per_image.zarr")
-    per_image = zarr.open_group(str(tmp_path / "per_image.zarr"), mode="r")["labels"]
-    assert per_image.chunks == (1, 5, 5)
     expected = reference_labels(feats, valid, centroids)
-    for index in (0, 5, 9):  # random access reads the same labels from either layout
-        np.testing.assert_array_equal(whole[index], expected[index])
-        np.testing.assert_array_equal(per_image[index], expected[index])
+    layouts = {}
+    # 5 x 5 int16 = 50 bytes an image, 4 images a shard: the bound gives 4, 2 (3 does not divide 4) and 1.
+    for bound, per_chunk in ((1 << 19, 4), (150, 2), (49, 1)):
+        monkeypatch.setattr("umtfss.features.store.CHUNK_BYTES", bound)
+        assign_labels(path, centroids, tmp_path / f"{bound}.zarr")
+        layouts[bound] = zarr.open_group(str(tmp_path / f"{bound}.zarr"), mode="r")["labels"]
+        assert layouts[bound].chunks == (per_chunk, 5, 5) and layouts[bound].shards == (4, 5, 5)
+    for labels in layouts.values():
+        for index in (0, 5, 9):  # random access reads the same labels from every layout
+            np.testing.assert_array_equal(labels[index], expected[index])
+        np.testing.assert_array_equal(labels[:], expected)
+
+
+@pytest.mark.parametrize(("item_bytes", "per_shard", "expected"), [
+    (1 << 16, 64, 8),    # 64 KiB feature maps: 8 fill the 512 KiB bound
+    (1 << 16, 12, 6),    # 8 fit but do not divide 12
+    (1 << 16, 7, 7),     # a short store's whole shard
+    (1 << 21, 64, 1),    # an item larger than the bound is its own chunk
+    (0, 64, 64),
+])
+def test_images_per_chunk(item_bytes: int, per_shard: int, expected: int) -> None:
+    assert images_per_chunk(item_bytes, per_shard) == expected
 
 
 def test_misaligned_dask_chunks_are_refused(tmp_path: Path) -> None:

