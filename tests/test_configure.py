@@ -28,6 +28,12 @@ def test_ccp_set_applies_with_overrides_and_keeps_comments(params_file: Path) ->
     assert params.pretrain.steps == 7 and params.model.backbone.arch == "efficientnet_lite0"
     assert params.prepare.ccp.background_classes == ["null", "skin", "hair"]
     assert params.finetune.train.batch_size == 4  # untouched keys of a merged section keep their value
+    # Pseudo masks are nearest-centroid maps of the extract grid: the set pretrains on that grid, unaugmented,
+    # with the prior from the clustered level (README, "Pseudo episodes on the feature grid").
+    assert params.pretrain.crop_size == params.extract.input_size == params.evaluate.size
+    augment = params.pretrain.augment
+    assert tuple(augment.scale) == (1.0, 1.0) and augment.rotate_deg == 0 and not augment.flip
+    assert params.model.prior_layer == params.extract.layer and params.assign.superpixels == "none"
     text = params_file.read_text()
     assert "# umtfss pipeline parameters" in text and "train_list: null" in text
 
