@@ -13,6 +13,7 @@ from umtfss.data.images import letterbox, to_tensor
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
 from umtfss.evaluation.protocol import predict_mask, score_episodes, summarize_seeds
+from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
 from umtfss.model.config import ModelConfig
 from umtfss.model.fss import FewShotSegmenter
 
@@ -44,6 +45,7 @@ def test_batched_scoring_equals_one_episode_at_a_time() -> None:
             "query_label": torch.from_numpy((np.random.default_rng(index).random((40, 50)) < 0.3).astype(np.int64)),
             "query_extent": (51, 64),
             "class_id": 1 + index % 2,
+            "image_ids": (f"query{index}", f"support{index}a", f"support{index}b"),
         })
     predictors = {"model": FewShotSegmenter(TINY), "baseline": PrototypeBaseline(TINY, 0.0)}
     one = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=1)
@@ -81,6 +83,7 @@ def _episode(label: np.ndarray, class_id: int) -> dict:
         "query_label": torch.from_numpy(label),
         "query_extent": (4, 8),
         "class_id": class_id,
+        "image_ids": ("query", "support-a", "support-b"),
     }
 
 
@@ -177,3 +180,76 @@ def test_letterboxed_episode_tensors_fit_the_baseline() -> None:
     masks[0, :38, 32:] = 1
     pred = predict_mask(PrototypeBaseline(TINY, 0.5).eval(), query, query[None], masks, extent, (30, 50), CPU)
     assert pred.shape == (30, 50)
+
+
+def _repeating_episodes(n: int, pool: int = 4, size: int = 48) -> list[dict]:
+    """``n`` 2-shot episodes whose three images each come from a pool of ``pool`` images (as test episodes
+    reuse the val split's images)."""
+    generator = torch.Generator().manual_seed(3)
+    images = torch.randn(pool, 3, size, size, generator=generator)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for index in range(n):
+        picks = rng.choice(pool, size=3, replace=False)
+        masks = (torch.rand(2, 1, 6, 6, generator=generator) < 0.4).float()
+        episodes.append({
+            "query_image": images[picks[0]], "support_images": images[picks[1:]],
+            "support_masks": torch.nn.functional.interpolate(masks, size=(size, size)).long()[:, 0],
+            "query_label": torch.from_numpy((rng.random((30, 40)) < 0.3).astype(np.int64)),
+            "query_extent": (36, size), "class_id": 1 + index % 2,
+            "image_ids": tuple(f"image{p}" for p in picks),
+        })
+    return episodes
+
+
+def test_predictors_over_one_backbone_share_one_pass_per_distinct_image() -> None:
+    torch.manual_seed(0)
+    first, second = FewShotSegmenter(TINY), FewShotSegmenter(TINY)  # other heads, the same seeded backbone
+    other = FewShotSegmenter(TINY.model_copy(update={"backbone": TINY.backbone.model_copy(update={"seed": 1})}))
+    predictors = {"first": first, "second": second, "baseline": PrototypeBaseline(TINY, 0.0),
+                  "other": other, "plain": _fg_left_half_and_padding}
+    groups = shared_backbone_groups(predictors)
+    assert [names for _, names in groups] == [["first", "second", "baseline"], ["other"], ["plain"]]
+    assert groups[0][0] is first.backbone and groups[2][0] is None
+
+    episodes = _repeating_episodes(6)
+    shared = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=4, feature_cache_mb=64)
+    alone = score_episodes({name: (lambda *x, p=p.eval(): p(*x)) if name != "plain" else p
+                            for name, p in predictors.items()}, episodes, [1, 2], CPU, batch_size=1)
+    for name in predictors:
+        assert shared[name].miou() == pytest.approx(alone[name].miou(), abs=1e-3)
+    assert 0 < shared["baseline"].miou() < 1
+
+    batch = episodes[:4]
+    queries = torch.stack([e["query_image"] for e in batch])
+    supports = torch.stack([e["support_images"] for e in batch])
+    ids = [e["image_ids"] for e in batch]
+    kept, uncached = FeatureCache(first.backbone.eval(), 2**30), FeatureCache(first.backbone, 0)
+    with torch.inference_mode():
+        direct = first.backbone.episode(queries, supports)
+        for cache in (kept, uncached):
+            for got, want in zip(cache.episode(ids, queries, supports), direct, strict=True):
+                torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+        kept.episode(ids, queries, supports)
+        uncached.episode(ids, queries, supports)
+    distinct = len({i for row in ids for i in row})
+    assert kept.images_computed == distinct  # the second pass was served from the cache
+    assert uncached.images_computed == 2 * distinct  # nothing kept, each batch still deduplicated
+    with pytest.raises(ValueError, match="image ids"):
+        kept.episode([ids[0][:2]], queries[:1], supports[:1])
+
+
+def test_the_feature_cache_drops_least_recently_used_images_beyond_its_bound() -> None:
+    torch.manual_seed(0)
+    backbone = FewShotSegmenter(TINY).backbone
+    images = torch.randn(3, 1, 3, 32, 32)
+    with torch.inference_mode():
+        mid, high = backbone(images[0, :1])
+    per_image = (mid.numel() + high.numel()) * mid.element_size()
+    cache = FeatureCache(backbone, 2 * per_image)  # room for two images
+    with torch.inference_mode():
+        for ids, pick in ((("a", "b"), (0, 1)), (("a", "c"), (0, 2)), (("b", "a"), (1, 0)),
+                          (("a", "b"), (0, 1))):
+            cache.episode([ids], images[pick[0]], images[pick[1]][None])
+    # a, b computed; c (b, least recently used, dropped); b again (c dropped); a and b both kept
+    assert cache.images_computed == 4

@@ -60,11 +60,12 @@ def read_episode(spec: EpisodeSpec, rows: pd.DataFrame, view: View) -> tuple[dic
 
 def load_episode(spec: EpisodeSpec, manifest: pd.DataFrame, resize: Resize) -> dict[str, Any]:
     """The evaluation episode of ``spec`` at ``resize``: the episode keys (``query_index`` = the query's
-    manifest row), plus ``query_label`` at the original resolution and ``query_extent``, the (h, w) of the
-    resized query inside the square (the rest is padding)."""
+    manifest row), plus ``query_label`` at the original resolution, ``query_extent``, the (h, w) of the
+    resized query inside the square (the rest is padding), and ``image_ids`` (query, then supports)."""
     rows = manifest.set_index("image_id")
     view = partial(squash_view if resize.squash else letterbox_view, size=resize.size)
     episode, label = read_episode(spec, rows, view)
     extent = (resize.size, resize.size) if resize.squash else resized_extent(*label.shape, resize.size)
     return {**episode, "query_index": int(rows.index.get_loc(spec.query_id)),
-            "query_label": torch.from_numpy(label).long(), "query_extent": extent}
+            "query_label": torch.from_numpy(label).long(), "query_extent": extent,
+            "image_ids": (spec.query_id, *spec.support_ids)}

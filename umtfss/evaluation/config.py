@@ -16,6 +16,10 @@ class EvaluateConfig(Config):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     batch_size: int = Field(8, ge=1, description="episodes per forward pass; the same predictions as one at a "
                             "time up to float rounding (batched matmuls may sum in another order)")
+    feature_cache_mb: float = Field(
+        2048, ge=0, description="per-image backbone features kept while scoring (each distinct image goes "
+        "through the backbone once); 0 = only within a batch"
+    )
     resize: Literal["pfenet", "hsnet", "custom"] = Field(
         "pfenet",
         description="pfenet: longer side 473 + pad; hsnet: 400x400; custom: longer side `size` + pad",

@@ -30,6 +30,7 @@ from umtfss.errors import InputError
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
 from umtfss.io import atomic_output
+from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
 from umtfss.model.config import ModelConfig
 from umtfss.progress import bar_over, progress
 from umtfss.training.checkpoint import load_model
@@ -60,6 +61,13 @@ def predict_masks(
     """uint8 (H, W) {0, 1} predictions, each at its ``out_sizes`` entry, for B queries (B, 3, S, S) and their
     supports (B, K, 3, S, S) in one forward pass."""
     logits = predict_fn(queries.to(device), supports.to(device), support_masks.to(device))
+    return masks_from_logits(logits, extents, out_sizes)
+
+
+def masks_from_logits(logits: torch.Tensor, extents: Sequence[tuple[int, int]],
+                      out_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Logits (B, 2, S, S) cropped to each query's ``extents`` (the rest is padding), resized bilinearly to
+    its ``out_sizes`` entry and arg-maxed: uint8 (H, W) {0, 1} masks."""
     predictions = []
     for one, (h, w), out_size in zip(logits, extents, out_sizes, strict=True):
         one = F.interpolate(one[None, :, :h, :w].float(), size=out_size, mode="bilinear", align_corners=False)
@@ -87,25 +95,36 @@ def score_episodes(
     classes: Sequence[int],
     device: torch.device,
     batch_size: int = 1,
+    feature_cache_mb: float = 0,
 ) -> dict[str, IoUAccumulator]:
     """Every predictor on every episode (each episode loaded once), ``batch_size`` episodes per forward pass;
-    one accumulator per predictor."""
+    one accumulator per predictor. Predictors with the same frozen backbone share its features, computed once
+    per distinct image (``image_ids`` of the episodes) and cached up to ``feature_cache_mb`` per backbone
+    (:mod:`umtfss.evaluation.shared_features`)."""
     scores = {name: IoUAccumulator(classes) for name in predictors}
     for predictor in predictors.values():
         if isinstance(predictor, nn.Module):
             predictor.eval()
+    groups = [(FeatureCache(backbone, int(feature_cache_mb * 2**20)) if backbone is not None else None, names)
+              for backbone, names in shared_backbone_groups(predictors)]
     with torch.inference_mode():
         for batch in _batches(episodes, batch_size):
-            queries = torch.stack([episode["query_image"] for episode in batch])
-            supports = torch.stack([episode["support_images"] for episode in batch])
-            masks = torch.stack([episode["support_masks"] for episode in batch])
+            queries = torch.stack([episode["query_image"] for episode in batch]).to(device)
+            supports = torch.stack([episode["support_images"] for episode in batch]).to(device)
+            masks = torch.stack([episode["support_masks"] for episode in batch]).to(device)
             labels = [torch.as_tensor(episode["query_label"]) for episode in batch]
             extents = [tuple(episode["query_extent"]) for episode in batch]
             out_sizes = [tuple(label.shape) for label in labels]
-            for name, predictor in predictors.items():
-                predictions = predict_masks(predictor, queries, supports, masks, extents, out_sizes, device)
-                for prediction, label, episode in zip(predictions, labels, batch, strict=True):
-                    scores[name].update(prediction, label, int(episode["class_id"]))
+            image_ids = [episode["image_ids"] for episode in batch]
+            for cache, names in groups:
+                features = cache.episode(image_ids, queries, supports) if cache is not None else None
+                for name in names:
+                    predictor = predictors[name]
+                    logits = (predictor(queries, supports, masks) if features is None
+                              else predictor.decode(features, masks, queries.shape[-2:]))
+                    for prediction, label, episode in zip(masks_from_logits(logits, extents, out_sizes), labels,
+                                                          batch, strict=True):
+                        scores[name].update(prediction, label, int(episode["class_id"]))
     return scores
 
 
@@ -164,7 +183,8 @@ def evaluate(
             for seed in cfg.seeds:
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
                 episodes = (load_episode(spec, manifest, resize) for spec in bar_over(specs, bar))
-                for name, acc in score_episodes(predictors, episodes, classes, device, cfg.batch_size).items():
+                for name, acc in score_episodes(predictors, episodes, classes, device, cfg.batch_size,
+                                                      cfg.feature_cache_mb).items():
                     if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
                         raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
                                            f"{acc.n_episodes} episodes, not {cfg.episodes}")

@@ -43,7 +43,8 @@ def select_snapshot(model: nn.Module, snapshots: Mapping[int, str | os.PathLike[
     miou: dict[int, float] = {}
     for step, path in progress(snapshots.items(), desc=f"select fold {fold}", unit="snapshot"):
         model.load_state_dict(torch.load(Path(path), map_location=device, weights_only=True))
-        scores = score_episodes({"model": model}, episodes, classes, device, scoring.batch_size)
+        scores = score_episodes({"model": model}, episodes, classes, device, scoring.batch_size,
+                                scoring.feature_cache_mb)
         miou[step] = round(100 * scores["model"].miou(), 2)
     best = max(miou, key=lambda step: (miou[step], -step))
     model.load_state_dict(torch.load(Path(snapshots[best]), map_location=device, weights_only=True))

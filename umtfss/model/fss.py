@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from umtfss.model.backbone import FrozenBackbone
+from umtfss.model.backbone import EpisodeFeatures, FrozenBackbone
 from umtfss.model.config import ModelConfig
 from umtfss.model.encoder import EpisodeEncoder
 from umtfss.model.head import SegmentationHead
@@ -36,13 +36,18 @@ class FewShotSegmenter(nn.Module):
                 f"shapes do not fit: query {tuple(query.shape)}, supports {tuple(supports.shape)}, "
                 f"support_masks {tuple(support_masks.shape)}"
             )
-        mid, high = self.backbone(torch.cat([query, supports.flatten(0, 1)]))
-        grid = mid.shape[-2:]
-        foreground, ignore = cell_fractions(support_masks, grid)
+        return self.decode(self.backbone.episode(query, supports), support_masks, query.shape[-2:])
+
+    def decode(self, features: EpisodeFeatures, support_masks: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """Logits (B, 2, *size) from the backbone's ``features`` of an episode batch (what ``forward`` does
+        after the backbone; evaluation shares one backbone pass among predictors)."""
+        b, k = support_masks.shape[:2]
+        foreground, ignore = cell_fractions(support_masks, tuple(features.query_mid.shape[-2:]))
         labels = cell_labels(foreground, ignore)
-        prior = prior_mask(high[:b], high[b:].unflatten(0, (b, k)), labels == FOREGROUND)
-        q, s = self.encoder(mid[:b], mid[b:].unflatten(0, (b, k)), foreground, prior.to(mid.dtype))
-        return self.head(self.transformer(q, s, labels), query.shape[-2:])
+        prior = prior_mask(features.query_high, features.support_high, labels == FOREGROUND)
+        q, s = self.encoder(features.query_mid, features.support_mid, foreground,
+                            prior.to(features.query_mid.dtype))
+        return self.head(self.transformer(q, s, labels), size)
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Trainable parameters as (convolutional parts for SGD, Transformer for AdamW)."""
