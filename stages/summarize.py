@@ -5,8 +5,9 @@ Reads ``metrics/finetune/<name>.json`` of every run of ``params.finetune`` (a mi
 silently thinner table) and ``metrics/evaluate.json`` for the 0 % row (the pretrained and the untrained model),
 and writes ``metrics/summary.json``, ``metrics/summary.md`` (the table, then each run's chosen step) and the
 1-shot curve ``plots/fraction_miou.csv`` (columns ``fraction`` and one per init). The 0 % row is left out
-when ``finetune.score`` draws other episodes than `evaluate` (other ``episodes`` or ``seeds``): it would not be
-scored on those of the other rows; its scratch cell too when ``pretrain.seed`` (the untrained model's) is not
+when ``finetune.score`` draws other episodes than `evaluate` (another ``episodes``, or a seed `evaluate` did not
+score): it would not be scored on those of the other rows; with a subset of `evaluate`'s seeds it takes their
+per-seed scores. Its scratch cell is left out too when ``pretrain.seed`` (the untrained model's) is not
 one of ``finetune.seeds``.
 """
 
@@ -40,11 +41,14 @@ def main(params: Params) -> None:
         for seed in cfg.seeds
     ]
     scored = params.evaluate.model_copy(update=cfg.score.model_dump(exclude_none=True))
-    if (scored.episodes, scored.seeds) == (params.evaluate.episodes, params.evaluate.seeds):
+    # The 0 % row needs the start models scored on the finetuned models' episodes: the same count per seed,
+    # from `evaluate`'s seeds (all of them, or a subset taken from its per-seed scores).
+    if scored.episodes == params.evaluate.episodes and set(scored.seeds) <= set(params.evaluate.seeds):
         evaluation = read_json(paths.EVALUATE_METRICS, "evaluation scores")
         # `evaluate`'s untrained model (drawn from pretrain.seed) is the start of the scratch run of that seed.
         inits = [init for init in cfg.inits if init == "pretrained" or params.pretrain.seed in cfg.seeds]
-        results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots], inits)
+        subset = None if list(scored.seeds) == list(params.evaluate.seeds) else list(scored.seeds)
+        results += starting_results(evaluation, cfg.folds, [f"{k}shot" for k in scored.shots], inits, subset)
     chosen_steps = selection_table(results)
     summary = summarize(results)
     outputs = {

@@ -152,3 +152,40 @@ def test_training_seeds_average_over_folds_first_then_give_mean_and_std() -> Non
     assert cell == Cell(47.0, 2.0, 2)
     assert "| 5% | 47.00 ± 2.00 | 0.00 ± 0.00 |" in markdown_table(summarize(runs))
     assert fraction_csv(summarize(runs)).splitlines()[1] == "5,47.0"
+
+
+def test_the_start_row_takes_the_evaluate_seeds_the_finetuned_models_were_scored_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import paths
+    from pipeline.params import parse_params
+    from stages.summarize import main
+
+    monkeypatch.chdir(tmp_path)
+    paths.FINETUNE_METRICS.mkdir(parents=True)
+    for init in ("pretrained", "scratch"):
+        paths.finetune_metrics(0, 5, init, 0).write_text(json.dumps(_result(0, 5, init, 30.0, 33.0)))
+    evaluation = _evaluation(12.0, 2.0)
+    for name, (seed0, seed1) in (("pretrained", (11.0, 13.0)), ("untrained", (1.5, 2.5))):
+        evaluation["fold0"]["1shot"][name]["per_seed"] = [
+            {"seed": 0, "miou": seed0, "fbiou": 50.0, "episodes": 8}, {"seed": 1, "miou": seed1, "fbiou": 50.0,
+                                                                       "episodes": 8}]
+    paths.EVALUATE_METRICS.write_text(json.dumps(evaluation))
+    subset = {"evaluate": {"seeds": [0, 1], "shots": [1]},
+              "finetune": {"folds": [0], "fractions": [5], "score": {"seeds": [0]}}}
+    main(parse_params(subset))
+    assert "| 0% (start) | 11.00 | – | 1.50 | – |" in paths.SUMMARY_TABLE.read_text()  # seed 0's, not the mean (12, 2)
+
+    subset["finetune"]["score"]["seeds"] = [1]
+    main(parse_params(subset))
+    assert "| 0% (start) | 13.00 | – | 2.50 | – |" in paths.SUMMARY_TABLE.read_text()
+
+    subset["finetune"]["score"]["seeds"] = [2]  # not among `evaluate`'s seeds: no start row
+    main(parse_params(subset))
+    assert "(start)" not in paths.SUMMARY_TABLE.read_text()
+
+    evaluation["fold0"]["1shot"]["pretrained"]["per_seed"] = []
+    paths.EVALUATE_METRICS.write_text(json.dumps(evaluation))
+    subset["finetune"]["score"]["seeds"] = [0]
+    with pytest.raises(InputError, match=r"fold0\.1shot\.pretrained of evaluation seed\(s\) \[0\]"):
+        main(parse_params(subset))

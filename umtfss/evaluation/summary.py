@@ -70,11 +70,21 @@ def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     return result
 
 
+def _on_seeds(scores: dict[str, Any], seeds: Sequence[int], where: str) -> dict[str, Any]:
+    """``scores`` (an `evaluate` result with ``per_seed`` entries) restricted to the evaluation ``seeds``."""
+    by_seed = {entry.get("seed"): entry for entry in scores.get("per_seed", [])}
+    missing = [seed for seed in seeds if seed not in by_seed]
+    if missing:
+        raise InputError(f"the evaluation scores lack {where} of evaluation seed(s) {missing}")
+    return {"miou_mean": round(float(np.mean([by_seed[seed]["miou"] for seed in seeds])), 2)}
+
+
 def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Sequence[str],
-                     inits: Sequence[str]) -> list[dict[str, Any]]:
+                     inits: Sequence[str], seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The `evaluate` stage's scores (``{"fold<f>": {"<k>shot": {name: result}}}``) of the models the
     ``inits`` start from, shaped as 0 % finetune results of each of ``folds`` for each of ``shots`` (one start
-    model whatever the training seed: seed null)."""
+    model whatever the training seed: seed null). ``seeds``: only those evaluation seeds' episodes (the
+    finetuned models were scored on a subset of `evaluate`'s seeds); None: all of them."""
     results = []
     for fold in folds:
         by_shot = evaluation.get(f"fold{fold}")
@@ -87,8 +97,10 @@ def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Se
                              "untrained}: evaluate every finetuned fold and shot (evaluate.folds, shots)")
         for init in inits:
             name = STARTING_MODELS[init]
-            results.append({"fold": fold, "fraction": 0, "init": init, "seed": None,
-                            f"fold{fold}": {shot: {"model": by_shot[shot][name]} for shot in shots}})
+            results.append({"fold": fold, "fraction": 0, "init": init, "seed": None, f"fold{fold}": {
+                shot: {"model": by_shot[shot][name] if seeds is None
+                       else _on_seeds(by_shot[shot][name], seeds, f"fold{fold}.{shot}.{name}")}
+                for shot in shots}})
     return results
 
 
