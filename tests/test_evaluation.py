@@ -12,8 +12,9 @@ from PIL import Image
 from umtfss.data.images import letterbox, to_tensor
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
-from umtfss.evaluation.protocol import predict_mask, score_episodes, summarize_seeds
+from umtfss.evaluation.protocol import predict_mask, score_episodes
 from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
+from umtfss.evaluation.summary import summarize_seeds
 from umtfss.model.config import ModelConfig
 from umtfss.model.fss import FewShotSegmenter
 

@@ -31,6 +31,7 @@ from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
 from umtfss.io import atomic_output
 from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
+from umtfss.evaluation.summary import summarize_seeds
 from umtfss.model.config import ModelConfig
 from umtfss.progress import bar_over, progress
 from umtfss.training.checkpoint import load_model
@@ -145,19 +146,6 @@ def episode_specs(
             f"fold {fold}, {shots}-shot, seed {seed}: got {len(specs)} episodes, not {cfg.episodes}"
         )
     return specs
-
-
-def summarize_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and (population) std over seeds of mIoU and FB-IoU, in percent."""
-    miou = np.array([s["miou"] for s in per_seed])
-    fbiou = np.array([s["fbiou"] for s in per_seed])
-    return {
-        "miou_mean": round(float(miou.mean()), 2),
-        "miou_std": round(float(miou.std()), 2),
-        "fbiou_mean": round(float(fbiou.mean()), 2),
-        "fbiou_std": round(float(fbiou.std()), 2),
-        "per_seed": per_seed,
-    }
 
 
 def evaluate(

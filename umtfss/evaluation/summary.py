@@ -70,13 +70,26 @@ def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     return result
 
 
+def summarize_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and (population) std over evaluation seeds of mIoU and FB-IoU, in percent: an `evaluate` result."""
+    miou = np.array([s["miou"] for s in per_seed])
+    fbiou = np.array([s["fbiou"] for s in per_seed])
+    return {
+        "miou_mean": round(float(miou.mean()), 2),
+        "miou_std": round(float(miou.std()), 2),
+        "fbiou_mean": round(float(fbiou.mean()), 2),
+        "fbiou_std": round(float(fbiou.std()), 2),
+        "per_seed": per_seed,
+    }
+
+
 def _on_seeds(scores: dict[str, Any], seeds: Sequence[int], where: str) -> dict[str, Any]:
     """``scores`` (an `evaluate` result with ``per_seed`` entries) restricted to the evaluation ``seeds``."""
     by_seed = {entry.get("seed"): entry for entry in scores.get("per_seed", [])}
     missing = [seed for seed in seeds if seed not in by_seed]
     if missing:
         raise InputError(f"the evaluation scores lack {where} of evaluation seed(s) {missing}")
-    return {"miou_mean": round(float(np.mean([by_seed[seed]["miou"] for seed in seeds])), 2)}
+    return summarize_seeds([by_seed[seed] for seed in seeds])
 
 
 def starting_results(evaluation: dict[str, Any], folds: Sequence[int], shots: Sequence[str],
