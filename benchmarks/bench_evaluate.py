@@ -38,6 +38,7 @@ from umtfss.episodes.load import load_episode  # noqa: E402
 from umtfss.evaluation.baseline import PrototypeBaseline  # noqa: E402
 from umtfss.evaluation.config import EvaluateConfig  # noqa: E402
 from umtfss.evaluation.protocol import Predictor, episode_specs, input_resize, score_episodes  # noqa: E402
+from umtfss.evaluation.shared_features import SharedBackbones  # noqa: E402
 from umtfss.model.config import ModelConfig  # noqa: E402
 from umtfss.model.fss import FewShotSegmenter  # noqa: E402
 
@@ -87,7 +88,8 @@ def main() -> None:
                 best = float("inf")
                 for _ in range(args.repeats):
                     start = time.perf_counter()
-                    scores = score_episodes(predictors, episodes, classes, cpu, batch_size, cache_mb)
+                    cache = SharedBackbones.of(predictors, cache_mb)  # a fresh cache each pass
+                    scores = score_episodes(predictors, episodes, classes, cpu, batch_size, cache)
                     best = min(best, time.perf_counter() - start)
                 seconds[side] = best
                 miou[side] = {name: 100 * acc.miou() for name, acc in scores.items()}

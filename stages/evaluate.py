@@ -20,6 +20,7 @@ from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.calibration import choose_threshold
 from umtfss.evaluation.overlays import overlay_rows, save_grid
 from umtfss.evaluation.protocol import episode_specs, evaluate, write_json
+from umtfss.evaluation.shared_features import SharedBackbones
 from umtfss.model import FewShotSegmenter
 from umtfss.training.checkpoint import load_model
 from umtfss.training.state import seed_everything
@@ -40,6 +41,7 @@ def main(params: Params) -> None:
         predictor.to(device).eval()
 
     start = time.perf_counter()
+    shared = SharedBackbones.of(predictors, cfg.feature_cache_mb)  # one cache for every fold, shot and seed
     results: dict = {"baseline_threshold": {}}
     for fold in cfg.folds:
         if cfg.baseline_threshold == "auto":
@@ -47,9 +49,10 @@ def main(params: Params) -> None:
         else:
             baseline.threshold = cfg.baseline_threshold
         results["baseline_threshold"][f"fold{fold}"] = baseline.threshold
-        results.update(evaluate(predictors, manifest, info, cfg, device=device, folds=[fold]))
+        results.update(evaluate(predictors, manifest, info, cfg, device=device, folds=[fold], shared=shared))
     write_json(paths.EVALUATE_METRICS, results)
-    log.info("scored in %.1f s: %s", time.perf_counter() - start, paths.EVALUATE_METRICS)
+    log.info("scored in %.1f s (%d images through the backbone): %s", time.perf_counter() - start,
+             shared.images_computed, paths.EVALUATE_METRICS)
 
     fold, shots, seed = cfg.folds[0], cfg.shots[0], cfg.seeds[0]
     specs = episode_specs(manifest, info, fold, shots, cfg, seed)[: cfg.overlay_episodes]

@@ -13,7 +13,7 @@ from umtfss.data.images import letterbox, to_tensor
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
 from umtfss.evaluation.protocol import predict_mask, score_episodes
-from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
+from umtfss.evaluation.shared_features import FeatureCache, SharedBackbones, shared_backbone_groups
 from umtfss.evaluation.summary import summarize_seeds
 from umtfss.model.config import ModelConfig
 from umtfss.model.fss import FewShotSegmenter
@@ -214,7 +214,8 @@ def test_predictors_over_one_backbone_share_one_pass_per_distinct_image() -> Non
     assert groups[0][0] is first.backbone and groups[2][0] is None
 
     episodes = _repeating_episodes(6)
-    shared = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=4, feature_cache_mb=64)
+    shared = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=4,
+                            shared=SharedBackbones.of(predictors, 64))
     alone = score_episodes({name: (lambda *x, p=p.eval(): p(*x)) if name != "plain" else p
                             for name, p in predictors.items()}, episodes, [1, 2], CPU, batch_size=1)
     for name in predictors:
@@ -238,6 +239,22 @@ def test_predictors_over_one_backbone_share_one_pass_per_distinct_image() -> Non
     assert uncached.images_computed == 2 * distinct  # nothing kept, each batch still deduplicated
     with pytest.raises(ValueError, match="image ids"):
         kept.episode([ids[0][:2]], queries[:1], supports[:1])
+
+
+def test_shared_backbones_keep_features_across_scoring_calls() -> None:
+    torch.manual_seed(0)
+    predictors = {"first": FewShotSegmenter(TINY), "baseline": PrototypeBaseline(TINY, 0.0)}
+    episodes = _repeating_episodes(6)
+    distinct = len({i for episode in episodes for i in episode["image_ids"]})
+    shared = SharedBackbones.of(predictors, 64)
+    first = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=4, shared=shared)
+    assert shared.images_computed == distinct
+    again = score_episodes(predictors, episodes, [1, 2], CPU, batch_size=4, shared=shared)
+    assert shared.images_computed == distinct  # the second call was served from the cache
+    for name in predictors:
+        assert again[name].miou() == first[name].miou()
+    with pytest.raises(ValueError, match="built for"):
+        score_episodes({"first": predictors["first"]}, episodes, [1, 2], CPU, shared=shared)
 
 
 def test_the_feature_cache_drops_least_recently_used_images_beyond_its_bound() -> None:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from umtfss.model.encoder import masked_average
+from umtfss.model.head import foreground_wins
 from umtfss.model.masks import BACKGROUND, FOREGROUND, IGNORE, cell_fractions, cell_labels
 from umtfss.model.prior import prior_mask
 
@@ -53,3 +54,11 @@ def test_masked_average_pools_foreground_over_all_shots() -> None:
     expected = torch.tensor([[2.0, 2.0, 2.0]])
     torch.testing.assert_close(masked_average(features, weights), expected, atol=1e-3, rtol=0)
     assert not masked_average(features, torch.zeros(1, 2, 2, 2)).any()
+
+
+def test_foreground_wins_is_the_two_class_argmax_with_ties_to_background() -> None:
+    logits = torch.randn(3, 2, 17, 23, generator=torch.Generator().manual_seed(0))
+    logits[0, 1, :5] = logits[0, 0, :5]  # ties: argmax takes the first index, background
+    got = foreground_wins(logits)
+    assert torch.equal(got, logits.argmax(1) == 1)
+    assert not got[0, :5].any() and got.any() and not got.all()

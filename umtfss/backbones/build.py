@@ -49,4 +49,5 @@ def build_trunk(network: nn.Module, arch: str, levels: Sequence[str]) -> nn.Modu
 
 def network_state(network: nn.Module) -> dict[str, torch.Tensor]:
     """``network``'s weights and BatchNorm statistics, without a classifier, detached on the CPU."""
-    return {k: v.detach().cpu().clone() for k, v in network.state_dict().items() if not k.startswith("fc.")}
+    return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+            for k, v in network.state_dict().items() if not k.startswith("fc.")}

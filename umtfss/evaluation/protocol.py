@@ -30,9 +30,10 @@ from umtfss.errors import InputError
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.metrics import IoUAccumulator
 from umtfss.io import atomic_output
-from umtfss.evaluation.shared_features import FeatureCache, shared_backbone_groups
+from umtfss.evaluation.shared_features import SharedBackbones
 from umtfss.evaluation.summary import summarize_seeds
 from umtfss.model.config import ModelConfig
+from umtfss.model.head import foreground_wins
 from umtfss.progress import bar_over, progress
 from umtfss.training.checkpoint import load_model
 
@@ -68,11 +69,11 @@ def predict_masks(
 def masks_from_logits(logits: torch.Tensor, extents: Sequence[tuple[int, int]],
                       out_sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """Logits (B, 2, S, S) cropped to each query's ``extents`` (the rest is padding), resized bilinearly to
-    its ``out_sizes`` entry and arg-maxed: uint8 (H, W) {0, 1} masks."""
+    its ``out_sizes`` entry; foreground where its logit wins: uint8 (H, W) {0, 1} masks."""
     predictions = []
     for one, (h, w), out_size in zip(logits, extents, out_sizes, strict=True):
         one = F.interpolate(one[None, :, :h, :w].float(), size=out_size, mode="bilinear", align_corners=False)
-        predictions.append(one[0].argmax(0).to(torch.uint8).cpu().numpy())
+        predictions.append(foreground_wins(one)[0].to(torch.uint8).cpu().numpy())
     return predictions
 
 
@@ -96,18 +97,20 @@ def score_episodes(
     classes: Sequence[int],
     device: torch.device,
     batch_size: int = 1,
-    feature_cache_mb: float = 0,
+    shared: SharedBackbones | None = None,
 ) -> dict[str, IoUAccumulator]:
     """Every predictor on every episode (each episode loaded once), ``batch_size`` episodes per forward pass;
     one accumulator per predictor. Predictors with the same frozen backbone share its features, computed once
-    per distinct image (``image_ids`` of the episodes) and cached up to ``feature_cache_mb`` per backbone
-    (:mod:`umtfss.evaluation.shared_features`)."""
+    per distinct image (``image_ids`` of the episodes) and cached in ``shared``, which may outlive this call
+    (:mod:`umtfss.evaluation.shared_features`; default: shared within each batch, nothing kept)."""
     scores = {name: IoUAccumulator(classes) for name in predictors}
     for predictor in predictors.values():
         if isinstance(predictor, nn.Module):
             predictor.eval()
-    groups = [(FeatureCache(backbone, int(feature_cache_mb * 2**20)) if backbone is not None else None, names)
-              for backbone, names in shared_backbone_groups(predictors)]
+    if shared is None:
+        shared = SharedBackbones(predictors, 0)
+    shared.check(predictors)
+    groups = shared.groups
     with torch.inference_mode():
         for batch in _batches(episodes, batch_size):
             queries = torch.stack([episode["query_image"] for episode in batch]).to(device)
@@ -156,10 +159,14 @@ def evaluate(
     *,
     device: torch.device,
     folds: Sequence[int] | None = None,
+    shared: SharedBackbones | None = None,
 ) -> dict[str, Any]:
     """``{"fold<f>": {"<k>shot": {name: result}}}`` over ``folds`` (default ``cfg.folds``) and ``cfg.shots``,
-    every predictor on the same episodes; result = :func:`summarize_seeds` of ``cfg.seeds``."""
+    every predictor on the same episodes; result = :func:`summarize_seeds` of ``cfg.seeds``. Backbone features
+    are kept in ``shared`` (default: a cache of ``cfg.feature_cache_mb`` for all of this call's episodes)."""
     results: dict[str, Any] = {}
+    if shared is None:
+        shared = SharedBackbones.of(predictors, cfg.feature_cache_mb)
     folds = list(folds if folds is not None else cfg.folds)
     resize = input_resize(cfg)
     bar = progress(desc=f"evaluate fold {', '.join(map(str, folds))}", unit="episode",
@@ -172,7 +179,7 @@ def evaluate(
                 specs = episode_specs(manifest, info, fold, shots, cfg, seed)
                 episodes = (load_episode(spec, manifest, resize) for spec in bar_over(specs, bar))
                 for name, acc in score_episodes(predictors, episodes, classes, device, cfg.batch_size,
-                                                      cfg.feature_cache_mb).items():
+                                                shared).items():
                     if acc.n_episodes != cfg.episodes:  # the reported count is the one scored, never assumed
                         raise RuntimeError(f"fold {fold}, {shots}-shot, seed {seed}: {name} scored "
                                            f"{acc.n_episodes} episodes, not {cfg.episodes}")

@@ -23,6 +23,7 @@ from umtfss.episodes.load import load_episode
 from umtfss.episodes.sampling import validation_episodes
 from umtfss.evaluation.config import EvaluateConfig
 from umtfss.evaluation.protocol import input_resize, score_episodes
+from umtfss.evaluation.shared_features import SharedBackbones
 from umtfss.progress import progress
 from umtfss.training.config import SelectConfig
 
@@ -40,11 +41,12 @@ def select_snapshot(model: nn.Module, snapshots: Mapping[int, str | os.PathLike[
     episodes = [load_episode(spec, manifest, input_resize(scoring)) for spec in specs]  # loaded once for all
     classes = base_classes(info, fold)
     model.to(device)
+    # The backbone is frozen, so every snapshot has its features: computed for the first, reused after.
+    shared = SharedBackbones.of({"model": model}, scoring.feature_cache_mb)
     miou: dict[int, float] = {}
     for step, path in progress(snapshots.items(), desc=f"select fold {fold}", unit="snapshot"):
         model.load_state_dict(torch.load(Path(path), map_location=device, weights_only=True))
-        scores = score_episodes({"model": model}, episodes, classes, device, scoring.batch_size,
-                                scoring.feature_cache_mb)
+        scores = score_episodes({"model": model}, episodes, classes, device, scoring.batch_size, shared)
         miou[step] = round(100 * scores["model"].miou(), 2)
     best = max(miou, key=lambda step: (miou[step], -step))
     model.load_state_dict(torch.load(Path(snapshots[best]), map_location=device, weights_only=True))

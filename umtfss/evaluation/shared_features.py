@@ -50,6 +50,35 @@ def shared_backbone_groups(predictors: Mapping[str, object]) -> list[tuple[Froze
     return groups
 
 
+class SharedBackbones:
+    """Predictors grouped by backbone (:func:`shared_backbone_groups`), one :class:`FeatureCache` of
+    ``max_bytes`` per group, kept for as long as this object lives: across the folds, shots and seeds of an
+    evaluation, or the snapshots of one model scored in turn (a frozen backbone's features do not change).
+    """
+
+    def __init__(self, predictors: Mapping[str, object], max_bytes: int) -> None:
+        self.names = list(predictors)
+        self.groups: list[tuple[FeatureCache | None, list[str]]] = [
+            (FeatureCache(backbone, max_bytes) if backbone is not None else None, names)
+            for backbone, names in shared_backbone_groups(predictors)
+        ]
+
+    @classmethod
+    def of(cls, predictors: Mapping[str, object], cache_mb: float) -> SharedBackbones:
+        """A cache of ``cache_mb`` megabytes (2**20 bytes) per backbone."""
+        return cls(predictors, int(cache_mb * 2**20))
+
+    def check(self, predictors: Mapping[str, object]) -> None:
+        """Raise ValueError unless these groups were built for ``predictors`` (the same names)."""
+        if list(predictors) != self.names:
+            raise ValueError(f"shared backbones built for {self.names}, used for {list(predictors)}")
+
+    @property
+    def images_computed(self) -> int:
+        """Images that went through a backbone so far, all groups together."""
+        return sum(cache.images_computed for cache, _ in self.groups if cache is not None)
+
+
 class FeatureCache:
     """Per-image features of one backbone, computed once per distinct image and kept up to ``max_bytes``
     (least recently used dropped first; 0 keeps nothing beyond the batch at hand)."""

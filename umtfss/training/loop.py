@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from umtfss.device import resolve_device
+from umtfss.model.head import foreground_wins
 from umtfss.progress import progress
 from umtfss.training import distributed
 from umtfss.training.config import TrainConfig
@@ -148,7 +149,7 @@ def _train_step(
     optimizers.step()
     with torch.no_grad():
         valid = target != IGNORE_INDEX
-        predicted = (logits.argmax(1) == 1) & valid
+        predicted = foreground_wins(logits) & valid
         actual = (target == 1) & valid
         counts = torch.stack([(predicted & actual).sum(), (predicted | actual).sum()]).double().cpu()
     return torch.cat([torch.tensor([loss.item(), 1.0], dtype=torch.float64), counts])
