@@ -35,12 +35,12 @@ def _in_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project.root)
 
 
-def _pseudo(project: Project, shots: int = 2, seed: int = 0) -> PseudoEpisodes:
+def _pseudo(project: Project, shots: int = 2, seed: int = 0, augment: AugmentConfig = AUGMENT) -> PseudoEpisodes:
     root = project.root
     return PseudoEpisodes(manifest=root / "data/manifest.parquet", labels=root / "artifacts/labels.zarr",
                           regions=root / "artifacts/regions.parquet",
                           candidates=root / "artifacts/candidates.parquet", shots=shots, crop_size=64,
-                          augment=AUGMENT, seed=seed)
+                          augment=augment, seed=seed)
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -61,6 +61,23 @@ def test_pseudo_episodes_are_deterministic_and_well_formed(project: Project) -> 
         for mask in (episode["query_mask"], *episode["support_masks"]):
             assert set(mask.unique().tolist()) <= {0, 1, 255}
         assert (episode["query_mask"] == 1).any(), "the query always shows its pseudo class"
+
+
+def test_unaugmented_pseudo_views_are_named_by_their_image_and_are_that_image_alone(project: Project) -> None:
+    assert "view_ids" not in _pseudo(project)[0]  # augmented: a view is drawn, not a function of its image
+    episodes = _pseudo(project, augment=AugmentConfig(scale=(1.0, 1.0), rotate_deg=0.0, flip=False))
+    seen: dict[int, torch.Tensor] = {}
+    repeats = 0
+    for index in range(40):
+        episode = episodes[index]
+        ids = episode["view_ids"].tolist()
+        assert len(ids) == 3 and ids[0] == episode["query_index"]
+        for view_id, image in zip(ids, [episode["query_image"], *episode["support_images"]], strict=True):
+            if view_id in seen:
+                repeats += 1
+                assert torch.equal(seen[view_id], image), view_id
+            seen[view_id] = image
+    assert repeats, "40 episodes over this pool repeat images: the check above ran"
 
 
 def test_pseudo_masks_match_the_label_store(project: Project) -> None:

@@ -13,7 +13,8 @@ from umtfss.data.images import letterbox, to_tensor
 from umtfss.evaluation.baseline import PrototypeBaseline
 from umtfss.evaluation.overlays import HEADER, OverlayRow, overlay, overlay_grid, save_grid
 from umtfss.evaluation.protocol import predict_mask, score_episodes
-from umtfss.evaluation.shared_features import FeatureCache, SharedBackbones, shared_backbone_groups
+from umtfss.evaluation.shared_features import SharedBackbones, shared_backbone_groups
+from umtfss.model.feature_cache import FeatureCache
 from umtfss.evaluation.summary import summarize_seeds
 from umtfss.model.config import ModelConfig
 from umtfss.model.fss import FewShotSegmenter

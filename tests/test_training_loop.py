@@ -13,7 +13,8 @@ import pytest
 import torch
 from dvclive import Live
 
-from training_toys import SquareEpisodes, ToySegmenter, toy_config
+from training_toys import TINY_MODEL, SquareEpisodes, ToySegmenter, toy_config
+from umtfss.model import FewShotSegmenter
 from umtfss.training.loop import train
 from umtfss.training.state import clear_states, snapshots
 
@@ -155,3 +156,26 @@ def test_snapshots_keep_the_start_every_nth_step_and_the_last_and_survive_a_kill
 
     clear_states(tmp_path / "whole-state")
     assert not snapshots(tmp_path / "whole-state") and not list((tmp_path / "whole-state").glob("state-*"))
+
+
+def test_backbone_features_kept_across_steps_give_the_weights_of_a_run_without(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """48 episodes drawn from 16 that name their 32 views: the backbone sees each view once, and the weights
+    are those of a run that recomputes every view (up to float rounding of batches of other composition)."""
+    episodes = SquareEpisodes(size=64, view_ids=True)
+    torch.manual_seed(0)
+    initial = FewShotSegmenter(TINY_MODEL).state_dict()
+    trained = {}
+    for cache_mb in (0, 64):
+        torch.manual_seed(0)
+        with caplog.at_level("INFO", logger="umtfss.training.loop"):
+            model = train(FewShotSegmenter(TINY_MODEL), episodes, toy_config(feature_cache_mb=cache_mb),
+                          state_dir=tmp_path / f"cache{cache_mb}")
+        trained[cache_mb] = model.state_dict()
+    assert caplog.text.count("distinct views computed") == 1
+    assert "backbone features of 32 distinct views computed" in caplog.text
+    without, kept = trained[0], trained[64]
+    assert any(not torch.equal(initial[name], without[name]) for name in without)  # it did train
+    for name in without:
+        torch.testing.assert_close(kept[name], without[name], rtol=1e-4, atol=1e-5, msg=name)

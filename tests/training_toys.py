@@ -58,11 +58,12 @@ class ToySegmenter(nn.Module):
 
 
 class SquareEpisodes(Dataset):
-    """Fixed episodes: a coloured square (the class) on noise; the support shows the same colour elsewhere."""
+    """Fixed episodes: a coloured square (the class) on noise; the support shows the same colour elsewhere.
+    ``view_ids``: each episode also names its images (its own, distinct from every other episode's)."""
 
     COLOURS = torch.tensor([[1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
 
-    def __init__(self, n: int = 16, size: int = 24, shots: int = 1, seed: int = 0) -> None:
+    def __init__(self, n: int = 16, size: int = 24, shots: int = 1, seed: int = 0, view_ids: bool = False) -> None:
         generator = torch.Generator().manual_seed(seed)
         self.items: list[dict[str, Any]] = []
         for index in range(n):
@@ -79,6 +80,8 @@ class SquareEpisodes(Dataset):
                     "query_index": index,
                 }
             )
+            if view_ids:
+                self.items[-1]["view_ids"] = torch.arange(index * (shots + 1), (index + 1) * (shots + 1))
 
     def _draw(
         self, class_id: int, size: int, generator: torch.Generator

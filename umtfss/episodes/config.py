@@ -28,3 +28,8 @@ class AugmentConfig(Config):
     scale: tuple[float, float] = (0.9, 1.1)
     rotate_deg: float = Field(10.0, ge=0)
     flip: bool = True
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether a view is the image alone, letterboxed to the crop: no rescale, rotation, flip or offset."""
+        return tuple(self.scale) == (1.0, 1.0) and self.rotate_deg == 0 and not self.flip

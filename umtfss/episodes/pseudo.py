@@ -30,7 +30,9 @@ class PseudoEpisodes(Dataset):
     it, then ``shots`` supports from that region's candidates. Masks come from the label store at its own
     resolution, cropped to the image's letterboxed extent and resized (nearest) to the original image, so
     augmentation runs on original images exactly as for labeled data. ``class_id`` is the cluster and
-    ``query_index`` the query's image index in the label store.
+    ``query_index`` the query's image index in the label store. Where ``augment`` is the identity, a view is
+    a function of its image alone and an episode also carries ``view_ids`` (int64 (1 + shots,): the query's
+    and the supports' image indices), so that training may reuse a view's backbone features across steps.
     """
 
     def __init__(self, *, manifest: str | os.PathLike[str], labels: str | os.PathLike[str],
@@ -95,4 +97,7 @@ class PseudoEpisodes(Dataset):
         supports = choose_supports(rng, pool, self.shots)
         query_view = self._view(query, cluster, rng)
         episode = assemble(query_view, [self._view(int(s), cluster, rng) for s in supports], cluster)
-        return {**episode, "query_index": int(self.region_image[query])}
+        episode["query_index"] = int(self.region_image[query])
+        if self.augment.is_identity:
+            episode["view_ids"] = torch.from_numpy(self.region_image[[query, *supports]].astype(np.int64))
+        return episode

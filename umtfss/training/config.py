@@ -36,6 +36,8 @@ class TrainConfig(Config):
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
     num_workers: int = Field(0, ge=0)
+    feature_cache_mb: float = Field(
+        2048, ge=0, description="backbone features kept across steps where views are unaugmented (0: none)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

@@ -8,6 +8,12 @@ number of times ends with the same weights as one that never stopped (bitwise on
 thread count). This holds when the episode dataset's randomness depends only on the episode index, or on the
 global generators with ``num_workers: 0``.
 
+Episodes whose views are a function of the image alone carry ``view_ids`` (unaugmented pseudo episodes); the
+frozen backbone's features of those views are then kept across steps (``cfg.feature_cache_mb``) and the
+backbone runs once per distinct view: the same weights up to float rounding (a batch of other composition may
+sum in another order; on the CPUs measured, bitwise equal). Single-process only: under DDP the model's forward
+must run through the wrapper.
+
 Multi-process: ``torchrun --nproc_per_node N -m stages.pretrain`` (see :mod:`umtfss.training.distributed`).
 """
 
@@ -26,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from umtfss.device import resolve_device
+from umtfss.model.feature_cache import FeatureCache, FeatureDecoder
 from umtfss.model.head import foreground_wins
 from umtfss.progress import progress
 from umtfss.training import distributed
@@ -87,13 +94,14 @@ def train(
         net: nn.Module = model
         if process.distributed:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        cache = _feature_cache(model, cfg, process)
         batches = iter(_loader(episodes, cfg, start, process, device))
         model.train()
         tick = time.perf_counter()
         bar = progress(desc="train", total=cfg.steps, initial=start, unit="step", disable=not process.is_main)
         with bar:
             for step in range(start + 1, cfg.steps + 1):
-                increment = _train_step(net, next(batches), optimizers, device, cfg.loss)
+                increment = _train_step(net, next(batches), optimizers, device, cfg.loss, cache)
                 window += increment
                 bar.set_postfix(loss=f"{increment[0].item():.4f}", refresh=False)  # this process's batch
                 bar.update()
@@ -106,6 +114,8 @@ def train(
                     save_snapshot(state_dir, step, model)
                 if due(step, cfg.checkpoint_every, cfg.steps):
                     run.save(step, window)
+        if cache is not None and cache.images_computed:
+            log.info("backbone features of %d distinct views computed (kept across steps)", cache.images_computed)
         distributed.barrier()  # no process leaves before the last state is written
         del net  # DDP's reducer holds the process group: release it here, not wherever the caller drops it
     return model
@@ -134,15 +144,29 @@ def _loader(
     )
 
 
+def _feature_cache(model: nn.Module, cfg: TrainConfig, process: distributed.Process) -> FeatureCache | None:
+    """Where backbone features may be kept across steps (a model that decodes given features, one process,
+    a cache size), the cache for this run; else None."""
+    if not cfg.feature_cache_mb or process.distributed or not isinstance(model, FeatureDecoder):
+        return None
+    return FeatureCache(model.backbone, int(cfg.feature_cache_mb * 2**20))
+
+
 def _train_step(
-    net: nn.Module, batch: dict[str, Any], optimizers: Optimizers, device: torch.device, loss_kind: LossKind
+    net: nn.Module, batch: dict[str, Any], optimizers: Optimizers, device: torch.device, loss_kind: LossKind,
+    cache: FeatureCache | None = None,
 ) -> torch.Tensor:
-    """One optimisation step; returns its window contribution (loss, 1 step, fg intersection, fg union)."""
+    """One optimisation step; returns its window contribution (loss, 1 step, fg intersection, fg union).
+    ``cache``: backbone features of the batch's ``view_ids``, where it has them (see the module docstring)."""
     query = batch["query_image"].to(device, non_blocking=True)
     target = batch["query_mask"].to(device, non_blocking=True)
     supports = batch["support_images"].to(device, non_blocking=True)
     support_masks = batch["support_masks"].to(device, non_blocking=True)
-    logits = net(query, supports, support_masks)
+    if cache is not None and "view_ids" in batch:
+        features = cache.episode(batch["view_ids"].tolist(), query, supports)
+        logits = net.decode(features, support_masks, query.shape[-2:])  # type: ignore[operator]
+    else:
+        logits = net(query, supports, support_masks)
     loss = segmentation_loss(logits, target, loss_kind)
     optimizers.zero_grad()
     loss.backward()
