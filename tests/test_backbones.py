@@ -172,3 +172,30 @@ def test_levels_and_formats_are_checked_against_the_arch() -> None:
     with pytest.raises(ValidationError, match="weights: packaged exists only for"):
         BackboneConfig(arch="resnet18", weights="packaged")
     ModelConfig(backbone=BackboneConfig(arch=LITE0), mid_layers=["stride8", "stride16"], prior_layer="stride32")
+
+
+def test_lite0_inference_folds_batchnorm_and_follows_weight_changes() -> None:
+    """No-grad eval runs a BatchNorm-folded copy: the same features as the network itself, whose keys stay
+    the checkpoints' keys, and a weight changed in place or reloaded is seen at the next call."""
+    trunk = build_trunk(build_network(BackboneConfig(arch=LITE0, weights="packaged")), LITE0, ["stride16"]).eval()
+    keys = list(trunk.state_dict())
+    images = torch.randn(2, 3, 64, 64)
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        plain = trunk(images)["stride16"].detach()  # autograd on: the network itself
+        with torch.no_grad():
+            return plain, trunk(images)["stride16"]
+
+    plain, folded = both()
+    torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk._folded.modules())
+    assert list(trunk.state_dict()) == keys
+    original = {key: value.clone() for key, value in trunk.state_dict().items()}
+    with torch.no_grad():
+        trunk.network.bn1.running_mean.add_(0.5)
+    plain_moved, folded_moved = both()
+    assert (folded_moved - folded).abs().max() > 1e-2
+    torch.testing.assert_close(folded_moved, plain_moved, rtol=1e-4, atol=1e-4)
+    trunk.load_state_dict(original)
+    with torch.no_grad():
+        torch.testing.assert_close(trunk(images)["stride16"], folded, rtol=0, atol=0)

@@ -13,10 +13,12 @@ timm imports torchvision, so :mod:`umtfss.vision` (which makes torchvision impor
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import umtfss.vision  # noqa: F401  (before timm: defines the torchvision op schemas timm's import needs)
 from umtfss.backbones.checkpoints import check_fits, read_checkpoint
@@ -75,6 +77,11 @@ class EfficientNetTrunk(nn.Module):
     The network runs channels-last (its weights are converted in place; callers get contiguous outputs): its
     depthwise convolutions run faster that way on a CPU, 16 images at 320 px in 1.15 s instead of 1.81 s on
     2 threads (a ResNet-18 gains 6 %). Outputs differ from the default layout by float rounding only.
+
+    Inference (eval mode, no autograd) runs a copy with each BatchNorm folded into the convolution before it
+    (:func:`_fold_batchnorms`): 8 images at 256 px in 0.21 s instead of 0.28 s on 2 threads, outputs equal up
+    to float rounding. The copy is not a submodule (``state_dict`` and checkpoints keep the network's own
+    keys) and is rebuilt whenever a weight of the network changes, moves or is reloaded.
     """
 
     def __init__(self, network: nn.Module, arch: str, levels: Sequence[str]) -> None:
@@ -82,8 +89,39 @@ class EfficientNetTrunk(nn.Module):
         self.network = network.to(memory_format=torch.channels_last)
         self.names = [lv.name for lv in ARCH_LEVELS[arch]]
         self.levels = tuple(levels)
+        # set past nn.Module's __setattr__: a registered copy would enter state_dict and be trained
+        object.__setattr__(self, "_folded", None)
+        object.__setattr__(self, "_folded_from", None)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        outputs = dict(zip(self.names, self.network(x.contiguous(memory_format=torch.channels_last)),
-                           strict=True))
+        inference = not self.training and not torch.is_grad_enabled()
+        network = self._folded_network() if inference else self.network
+        outputs = dict(zip(self.names, network(x.contiguous(memory_format=torch.channels_last)), strict=True))
         return {name: outputs[name].contiguous() for name in self.levels}
+
+    def _folded_network(self) -> nn.Module:
+        # A tensor's storage and in-place version name its current value: an optimizer step, a
+        # load_state_dict or a .to() changes one of them.
+        state = tuple((t.data_ptr(), t.dtype, t._version) for t in self.network.state_dict().values())
+        if self._folded is None or self._folded_from != state:
+            with torch.inference_mode(False):
+                folded = _fold_batchnorms(copy.deepcopy(self.network).eval())
+            object.__setattr__(self, "_folded", folded.requires_grad_(False))
+            object.__setattr__(self, "_folded_from", state)
+        return self._folded
+
+
+def _fold_batchnorms(network: nn.Module) -> nn.Module:
+    """``network`` (eval mode) with every convolution directly followed by a BatchNorm computing both at once
+    (timm's BatchNormAct2d keeps its activation); a BatchNorm left over is an error, not a silent slow path."""
+    for module in network.modules():
+        children = list(module.named_children())
+        for (conv_name, conv), (norm_name, norm) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, norm))
+                rest = [getattr(norm, name) for name in ("drop", "act") if hasattr(norm, name)]
+                setattr(module, norm_name, nn.Sequential(*rest))
+    left = [name for name, m in network.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    if left:
+        raise RuntimeError(f"BatchNorm not after a convolution, not folded: {left}")
+    return network
