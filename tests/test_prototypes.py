@@ -110,6 +110,21 @@ def test_prototypes_are_the_means_of_tight_groups() -> None:
     assert torch.cdist(expected_bg, prototypes[0, 3:]).amin(1).max() < 1e-5
 
 
+def test_every_token_outside_ignore_feeds_exactly_one_prototype_with_its_share() -> None:
+    # d(sum of prototypes)/d(token) is 1 / (size of the token's cluster) per feature, 0 for an ignored token,
+    # and the shares of each valid prototype's members add to one: the sums cover every member once.
+    generator = torch.Generator().manual_seed(7)
+    tokens = torch.randn(2, 150, DIM, generator=generator).requires_grad_(True)
+    labels = torch.randint(0, 2, (2, 150), generator=generator)
+    labels[:, :25] = IGNORE
+    prototypes, valid = PrototypeGrouper(DIM, k_fg=6, k_bg=9, bits=32, iterations=5, seed=0)(tokens, labels)
+    prototypes.sum().backward()
+    share = tokens.grad[..., 0]
+    assert torch.equal(tokens.grad, share[..., None].expand_as(tokens.grad))
+    assert not share[:, :25].any() and (share[:, 25:] > 0).all()
+    torch.testing.assert_close(share.sum(1), valid.sum(1).float())
+
+
 def test_fewer_tokens_than_prototypes_makes_each_token_a_prototype_and_ignored_tokens_none() -> None:
     tokens = torch.randn(1, 9, DIM, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([[1, 0, 255, 1, 0, 0, 255, 1, 0]])
