@@ -20,6 +20,7 @@ REAL_CCP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ccp"
 # configs/ccp.yaml with every size cut to a test's; the stages, backbone and dataset adapter stay real.
 SLICE = {
     "prepare": {"ccp": {"max_labeled": 48, "max_unlabeled": 12, "min_images": 3}, "fractions": {"percents": [100]}},
+    "selfsup": {"steps": 2, "batch_size": 4, "crop_size": 64, "checkpoint_every": 1, "log_every": 1},
     "extract": {"input_size": 128, "images_per_shard": 16},
     "cluster": {"n_clusters": 8, "subset_images": 24, "max_iter": 10},
     "episodes": {"min_area": 1024},
